@@ -19,13 +19,13 @@ struct weir_ports {
     const char *inbound_passthrough_source; /* source address for inbound to the app */
 };
 
-#define WEIR_PORT_OUTBOUND_CAPTURE 15001
-#define WEIR_PORT_INBOUND_CAPTURE 15006
-#define WEIR_PORT_ADMIN 15000
-#define WEIR_PORT_HEALTH 15021
-#define WEIR_PORT_METRICS 15090
-#define WEIR_PROXY_UID 1337
-#define WEIR_PROXY_GID 1337
+#define WEIR_PORT_OUTBOUND_CAPTURE      15001
+#define WEIR_PORT_INBOUND_CAPTURE       15006
+#define WEIR_PORT_ADMIN                 15000
+#define WEIR_PORT_HEALTH                15021
+#define WEIR_PORT_METRICS               15090
+#define WEIR_PROXY_UID                  1337
+#define WEIR_PROXY_GID                  1337
 #define WEIR_INBOUND_PASSTHROUGH_SOURCE "127.0.0.6"
 
 extern const struct weir_ports weir_default_ports;
