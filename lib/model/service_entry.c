@@ -390,6 +390,24 @@ static void warn_port_only_capture(struct weir_check *c, const json_t *spec,
     }
 }
 
+/* ServiceEntry's selector is networking's WorkloadSelector, {labels: {...}},
+ * not the {matchLabels: {...}} of the security kinds. */
+static void parse_workload_selector(struct weir_check *c, const json_t *spec,
+                                    struct weir_service_entry *se)
+{
+    static const char *const fields[] = {"labels", NULL};
+    const json_t *sel = weir_check_get(c, spec, "workloadSelector", JSON_OBJECT, false);
+
+    if (!sel)
+        return;
+    se->has_workload_selector = true;
+    weir_check_push_key(c, "workloadSelector");
+    weir_check_fields(c, sel, fields, NULL);
+    weir_get_string_map(c, sel, "labels", false, weir_valid_label_key, weir_valid_label_value,
+                        &se->workload_selector);
+    weir_check_pop(c);
+}
+
 struct weir_service_entry *weir_service_entry_parse(struct weir_check *c, const json_t *spec)
 {
     struct weir_service_entry *se = calloc(1, sizeof(*se));
@@ -406,8 +424,7 @@ struct weir_service_entry *weir_service_entry_parse(struct weir_check *c, const 
     parse_addresses(c, spec, se);
     parse_ports(c, spec, se);
     parse_endpoints(c, spec, se);
-    weir_get_workload_selector(c, spec, "workloadSelector", &se->workload_selector);
-    se->has_workload_selector = json_is_object(json_object_get(spec, "workloadSelector"));
+    parse_workload_selector(c, spec, se);
     if (se->has_workload_selector && present(spec, "endpoints"))
         weir_check_error(c, spec, "workloadSelector and endpoints are mutually exclusive");
     weir_net_get_export_to(c, spec, true, &se->export_to);

@@ -89,7 +89,7 @@ struct weir_service_entry {
     struct weir_workload_entry *endpoints;
     size_t n_endpoints;
     bool has_workload_selector;               /* unsupported by Weir yet */
-    struct weir_string_map workload_selector; /* matchLabels */
+    struct weir_string_map workload_selector; /* labels */
     struct weir_strings export_to;            /* may hold "~": visible to no one */
     struct weir_strings subject_alt_names;
 };

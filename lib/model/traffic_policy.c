@@ -100,15 +100,8 @@ static void get_consistent_hash(struct weir_check *c, const json_t *lb,
                                 struct weir_load_balancer *out)
 {
     static const char *const fields[] = {
-        "httpHeaderName",
-        "httpCookie",
-        "useSourceIp",
-        "httpQueryParameterName",
-        "ringHash",
-        "maglev",
-        "minimumRingSize",
-        "httpHeaderRegexRewrite",
-        NULL,
+        "httpHeaderName", "httpCookie", "useSourceIp",     "httpQueryParameterName",
+        "ringHash",       "maglev",     "minimumRingSize", NULL,
     };
     static const char *const algorithms[] = {"ringHash", "maglev", NULL};
     static const char *const ring_fields[] = {"minimumRingSize", NULL};
@@ -159,13 +152,6 @@ static void get_consistent_hash(struct weir_check *c, const json_t *lb,
     }
     if (keys != 1)
         h->key = WEIR_HASH_KEY_NONE;
-    if (weir_net_get_regex_rewrite(c, v, "httpHeaderRegexRewrite", &h->http_header_regex_rewrite) &&
-        !present(v, "httpHeaderName")) {
-        weir_check_push_key(c, "httpHeaderRegexRewrite");
-        weir_check_error(c, json_object_get(v, "httpHeaderRegexRewrite"),
-                         "httpHeaderRegexRewrite needs httpHeaderName");
-        weir_check_pop(c);
-    }
 
     if (weir_net_count_present(v, algorithms) > 1)
         weir_check_error(c, v, "ringHash and maglev are mutually exclusive");
@@ -344,7 +330,6 @@ static void load_balancer_free(struct weir_load_balancer *lb)
     if (lb->consistent_hash) {
         struct weir_consistent_hash *h = lb->consistent_hash;
         free(h->http_header_name);
-        weir_regex_rewrite_free(h->http_header_regex_rewrite);
         free(h->http_cookie.name);
         free(h->http_cookie.path);
         weir_string_map_free(&h->http_cookie.attributes);

@@ -56,7 +56,6 @@ struct weir_hash_cookie {
 struct weir_consistent_hash {
     enum weir_hash_key key;
     char *http_header_name;
-    struct weir_regex_rewrite *http_header_regex_rewrite; /* applied to the header value */
     struct weir_hash_cookie http_cookie;
     char *http_query_parameter_name;
     enum weir_hash_algorithm algorithm;
