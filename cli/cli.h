@@ -7,5 +7,6 @@
 #define WEIR_CLI_CLI_H
 
 int weirctl_validate(int argc, char **argv);
+int weirctl_inject(int argc, char **argv);
 
 #endif

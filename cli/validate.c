@@ -27,7 +27,17 @@ struct totals {
     size_t valid, invalid, skipped, input_errors;
 };
 
+/* Folders already walked, by device and inode: symlinks may form loops. */
+#define MAX_VISITED_DIRS 4096
+
+struct visited {
+    dev_t dev[MAX_VISITED_DIRS];
+    ino_t ino[MAX_VISITED_DIRS];
+    size_t len;
+};
+
 struct options {
+    struct visited *seen;
     const char *default_ns;
     bool json;
     bool quiet;
@@ -45,6 +55,16 @@ static const char *object_label(const json_t *doc, char *buf, size_t len, const 
     return buf;
 }
 
+/* Labels and file names come from the input; JSON needs valid UTF-8. */
+static const char *json_valid_utf8(const char *s)
+{
+    json_t *probe = json_string(s);
+    if (!probe)
+        return NULL;
+    json_decref(probe);
+    return s;
+}
+
 static json_t *diags_json(const struct weir_diags *d)
 {
     json_t *arr = json_array();
@@ -52,6 +72,8 @@ static json_t *diags_json(const struct weir_diags *d)
         const struct weir_diag *g = &d->items[i];
         json_t *o = json_pack("{s:s, s:s, s:s}", "severity", weir_severity_name(g->severity),
                               "path", g->path, "message", g->message);
+        if (!o)
+            continue; /* diag.c keeps these valid UTF-8; out of memory only */
         if (g->line > 0)
             json_object_set_new(o, "line", json_integer(g->line));
         char *text = weir_diag_format(g);
@@ -68,8 +90,12 @@ static void report_doc(const struct options *o, const char *source, int line, co
 {
     if (o->json) {
         json_t *entry =
-            json_pack("{s:s, s:s, s:s, s:i, s:o}", "verdict", verdict, "object", label, "file",
-                      source ? source : "-", "line", line, "diagnostics", diags_json(d));
+            json_pack("{s:s, s:s?, s:s?, s:i, s:o, s:b}", "verdict", verdict, "object",
+                      json_valid_utf8(label), "file", json_valid_utf8(source ? source : "-"),
+                      "line", line, "diagnostics", diags_json(d), "truncated", d->truncated);
+        /* never drop an object from the report: fall back to its verdict */
+        if (!entry)
+            entry = json_pack("{s:s}", "verdict", verdict);
         json_array_append_new(o->report, entry);
         return;
     }
@@ -80,6 +106,8 @@ static void report_doc(const struct options *o, const char *source, int line, co
         printf("  ");
         weir_diag_print(stdout, &d->items[i]);
     }
+    if (d->truncated)
+        printf("  (more diagnostics were found than can be listed; errors are kept first)\n");
 }
 
 static void validate_stream(const struct options *o, struct weir_yaml_stream *s, struct totals *t)
@@ -117,8 +145,9 @@ static void input_error(const struct options *o, const char *source, struct weir
 {
     t->input_errors++;
     if (o->json) {
-        json_array_append_new(o->report, json_pack("{s:s, s:s, s:o}", "verdict", "unreadable",
-                                                   "file", source, "diagnostics", diags_json(d)));
+        json_array_append_new(o->report,
+                              json_pack("{s:s, s:s?, s:o}", "verdict", "unreadable", "file",
+                                        json_valid_utf8(source), "diagnostics", diags_json(d)));
         return;
     }
     printf("%-8s %s\n", "error", source);
@@ -231,6 +260,14 @@ static void validate_path(const struct options *o, const char *path, int depth, 
             weir_diags_free(&d);
             return;
         }
+        for (size_t i = 0; i < o->seen->len; i++)
+            if (o->seen->dev[i] == st.st_dev && o->seen->ino[i] == st.st_ino)
+                return; /* already walked through another link */
+        if (o->seen->len < MAX_VISITED_DIRS) {
+            o->seen->dev[o->seen->len] = st.st_dev;
+            o->seen->ino[o->seen->len] = st.st_ino;
+            o->seen->len++;
+        }
         validate_dir(o, path, depth, t);
         return;
     }
@@ -264,13 +301,18 @@ int weirctl_validate(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     struct options o = {.default_ns = "default"};
+    struct visited *seen = calloc(1, sizeof(*seen));
     struct totals t = {0};
     const char **paths = calloc((size_t)argc + 1, sizeof(*paths));
     size_t npaths = 0;
     int c;
 
-    if (!paths)
+    if (!paths || !seen) {
+        free(paths);
+        free(seen);
         return 2;
+    }
+    o.seen = seen;
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:n:o:qh", longopts, NULL)) != -1) {
         switch (c) {
@@ -284,6 +326,7 @@ int weirctl_validate(int argc, char **argv)
             if (weir_valid_namespace(optarg)) {
                 fprintf(stderr, "weirctl validate: invalid namespace \"%s\"\n", optarg);
                 free(paths);
+                free(seen);
                 return 2;
             }
             o.default_ns = optarg;
@@ -294,6 +337,7 @@ int weirctl_validate(int argc, char **argv)
             } else if (strcmp(optarg, "text") != 0) {
                 fprintf(stderr, "weirctl validate: unknown output format \"%s\"\n", optarg);
                 free(paths);
+                free(seen);
                 return 2;
             }
             break;
@@ -303,10 +347,12 @@ int weirctl_validate(int argc, char **argv)
         case 'h':
             usage(stdout);
             free(paths);
+            free(seen);
             return 0;
         default:
             usage(stderr);
             free(paths);
+            free(seen);
             return 2;
         }
     }
@@ -316,6 +362,7 @@ int weirctl_validate(int argc, char **argv)
         fprintf(stderr, "weirctl validate: no input; give -f FILE_OR_DIR\n");
         usage(stderr);
         free(paths);
+        free(seen);
         return 2;
     }
     if (o.json)
@@ -339,6 +386,7 @@ int weirctl_validate(int argc, char **argv)
         printf("\n");
     }
     free(paths);
+    free(seen);
     if (t.invalid || t.input_errors)
         return 1;
     if (t.valid == 0 && t.skipped == 0)

@@ -10,6 +10,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 export WEIR_BUILD=${WEIR_BUILD:-$here/../build-test}
+export WEIR_WEBHOOK_BIN=${WEIR_WEBHOOK_BIN:-$WEIR_BUILD/webhook/weir-webhook}
 
 "$here/cluster/up" || exit 1
 trap '"$here/cluster/down"' EXIT

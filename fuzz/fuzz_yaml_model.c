@@ -10,10 +10,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* Smaller limits than production keep each run fast while still hitting
-     * every limit's error path. */
+    /* Production depth, smaller size limits: each run stays fast while every
+     * limit's error path is still reached. */
     static const struct weir_yaml_limits limits = {
-        .max_bytes = 1 << 20, .max_depth = 64, .max_nodes = 100000, .max_docs = 64};
+        .max_bytes = 1 << 20, .max_depth = 128, .max_nodes = 100000, .max_docs = 64};
     struct weir_yaml_stream s;
     struct weir_diags d;
 

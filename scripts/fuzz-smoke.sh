@@ -9,13 +9,20 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${WEIR_FUZZ_BUILD:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-30}
 
-CC=clang cmake -S "$root" -B "$build" -G Ninja -DWEIR_FUZZ=ON -DWEIR_TESTS=OFF \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j2 >/dev/null
+if ! CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DWEIR_FUZZ=ON -DWEIR_TESTS=OFF \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build.configure.log" 2>&1; then
+    cat "$build.configure.log" >&2
+    exit 1
+fi
+if ! cmake --build "$build" -j2 >"$build.build.log" 2>&1; then
+    grep -E 'error|FAILED' "$build.build.log" >&2 || tail -40 "$build.build.log" >&2
+    exit 1
+fi
 
 declare -A seeds=(
     [fuzz_yaml_model]="$root/lib/tests/manifests"
     [fuzz_proxy_config]="$root/docs/examples"
+    [fuzz_admission]="$root/webhook/tests/data"
 )
 
 failed=0
@@ -27,7 +34,12 @@ for bin in "$build"/fuzz/fuzz_*; do
     mkdir -p "$corpus"
     seed_dir=${seeds[$name]:-}
     if [ -n "$seed_dir" ] && [ -d "$seed_dir" ]; then
-        find "$seed_dir" -type f \( -name '*.yaml' -o -name '*.json' \) -exec cp {} "$corpus/" \;
+        # Seeds are named after their path so valid/x.yaml and invalid/x.yaml
+        # do not overwrite each other.
+        while IFS= read -r seed; do
+            rel=${seed#"$seed_dir"/}
+            cp "$seed" "$corpus/seed-${rel//\//_}"
+        done < <(find "$seed_dir" -type f \( -name '*.yaml' -o -name '*.json' \))
     fi
     log="$build/$name.log"
     if (cd "$build" && "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \

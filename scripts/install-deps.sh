@@ -7,7 +7,7 @@ packages=(
     # build
     build-essential cmake ninja-build pkg-config git
     libyaml-dev libjansson-dev libcurl4-openssl-dev libssl-dev
-    libmicrohttpd-dev libevent-dev libnghttp2-dev libhttp-parser-dev libpcre2-dev
+    libmicrohttpd-dev libevent-dev libnghttp2-dev libhttp-parser-dev libpcre2-dev libre2-dev
     # tests, sanitizers, fuzzing, formatting
     check libsubunit-dev clang clang-format libclang-rt-14-dev llvm
     # real peers and plumbing for component and cluster tests
@@ -15,6 +15,31 @@ packages=(
     # benchmarks
     nginx haproxy wrk nghttp2-client
 )
+
+# The local control plane (e2e/cluster) is built with Go >= 1.24 from the Go
+# module proxy. Debian bookworm packages only Go 1.19, so the Go toolchain is
+# the one this machine kind provides in /usr/local/go.
+check_go() {
+    local go_bin
+    go_bin=$(command -v go || true)
+    if [ -z "$go_bin" ] && [ -x /usr/local/go/bin/go ]; then
+        go_bin=/usr/local/go/bin/go
+    fi
+    if [ -z "$go_bin" ]; then
+        echo "install-deps: Go >= 1.24 is required to build the local Kubernetes control plane" \
+            "(e2e/cluster); install it in /usr/local/go or put it on PATH" >&2
+        return 1
+    fi
+    local version
+    version=$("$go_bin" env GOVERSION 2>/dev/null || true)
+    version=${version#go}
+    local major=${version%%.*} rest=${version#*.}
+    local minor=${rest%%.*}
+    if [ -z "$major" ] || [ "$major" -lt 1 ] || { [ "$major" -eq 1 ] && [ "${minor:-0}" -lt 24 ]; }; then
+        echo "install-deps: Go >= 1.24 is required, found ${version:-unknown} at $go_bin" >&2
+        return 1
+    fi
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -24,6 +49,7 @@ for p in "${packages[@]}"; do
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
+    check_go
     exit 0
 fi
 
@@ -44,3 +70,4 @@ for svc in nginx haproxy; do
         $SUDO "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
     fi
 done
+check_go

@@ -91,6 +91,9 @@ for t in "${TARGETS[@]}"; do
 done
 ((all_current)) && exit 0
 
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+    PATH="/usr/local/go/bin:$PATH" # where this machine kind installs Go
+fi
 command -v go >/dev/null || die "go not found on PATH (the cluster binaries are built from Go modules)"
 command -v flock >/dev/null || die "flock not found (util-linux)"
 

@@ -12,7 +12,15 @@ WEIR_HELM_VERSION=v3.19.5
 
 # Binaries are built once and kept outside the repository, keyed by version, so
 # a new checkout or a `git clean` never triggers a rebuild.
-export WEIR_CACHE_DIR="${WEIR_CACHE_DIR:-/var/cache/weir}"
+if [ -z "${WEIR_CACHE_DIR:-}" ]; then
+    # /var/cache when it is writable (root, CI); the user's cache otherwise.
+    if [ -w /var/cache ] || [ -w /var/cache/weir ]; then
+        WEIR_CACHE_DIR=/var/cache/weir
+    else
+        WEIR_CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/weir"
+    fi
+fi
+export WEIR_CACHE_DIR
 WEIR_K8S_BIN="$WEIR_CACHE_DIR/k8s-$WEIR_K8S_VERSION/bin"
 WEIR_ETCD_BIN="$WEIR_CACHE_DIR/etcd-$WEIR_ETCD_VERSION/bin"
 WEIR_HELM_BIN="$WEIR_CACHE_DIR/helm-$WEIR_HELM_VERSION/bin"

@@ -33,9 +33,63 @@ void weir_diags_free(struct weir_diags *d)
     weir_diags_init(d);
 }
 
+/* Length of the valid UTF-8 sequence starting at s, 0 if it is not one. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+    size_t n;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* Diagnostics quote user input and are cut to fixed sizes, which can split a
+ * multi-byte character; JSON output and terminals need valid UTF-8, so
+ * anything that is not becomes '?'. */
+static void utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_seq_len(p);
+        if (n == 0) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 static char *dup_or_empty(const char *s)
 {
-    return strdup(s ? s : "");
+    char *copy = strdup(s ? s : "");
+    if (copy)
+        utf8_sanitize(copy);
+    return copy;
+}
+
+/* The list is full: an error must not be lost to earlier warnings, so it
+ * takes the place of the last non-error entry. Returns the slot or -1. */
+static long evict_for_error(struct weir_diags *d)
+{
+    for (size_t i = d->len; i-- > 0;) {
+        if (d->items[i].severity != WEIR_SEV_ERROR) {
+            diag_free(&d->items[i]);
+            memmove(&d->items[i], &d->items[i + 1], (d->len - i - 1) * sizeof(d->items[0]));
+            d->len--;
+            return (long)i;
+        }
+    }
+    return -1;
 }
 
 int weir_diags_add(struct weir_diags *d, enum weir_severity sev, const char *object,
@@ -47,7 +101,8 @@ int weir_diags_add(struct weir_diags *d, enum weir_severity sev, const char *obj
 
     if (d->len >= WEIR_DIAGS_MAX) {
         d->truncated = true;
-        return -1;
+        if (sev != WEIR_SEV_ERROR || evict_for_error(d) < 0)
+            return -1;
     }
     if (d->len == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 8;
@@ -70,10 +125,11 @@ int weir_diags_add(struct weir_diags *d, enum weir_severity sev, const char *obj
     vsnprintf(message, (size_t)n + 1, fmt, ap);
     va_end(ap);
 
+    utf8_sanitize(message);
     diag.message = message;
     diag.object = dup_or_empty(object);
     diag.path = dup_or_empty(path);
-    diag.source = source ? strdup(source) : NULL;
+    diag.source = source ? dup_or_empty(source) : NULL;
     if (!diag.object || !diag.path || (source && !diag.source)) {
         diag_free(&diag);
         goto fail_noalloc;

@@ -6,7 +6,7 @@
  * ("2026-11-25T10:00:00.123Z info  weir-operator: config written ns=default").
  * Fields are key/value string pairs ended by NULL:
  *
- *   weir_log(WEIR_LOG_INFO, "config written", "namespace", ns, "bytes", size, NULL);
+ *   weir_log(WEIR_LOG_INFO, "config written", "namespace", ns, "bytes", size_text, NULL);
  *
  * A line is written with one stdio call under the stream lock, so lines from
  * different threads never interleave.
@@ -43,7 +43,7 @@ int weir_log_parse_format(const char *name, enum weir_log_format *out);
 const char *weir_log_level_name(enum weir_log_level level);
 
 /* Message plus NULL-terminated key/value string pairs. A NULL value prints as null. */
-void weir_log(enum weir_log_level level, const char *msg, ...);
+void weir_log(enum weir_log_level level, const char *msg, ...) __attribute__((sentinel));
 
 /* printf-style message with no extra fields. */
 void weir_logf(enum weir_log_level level, const char *fmt, ...)

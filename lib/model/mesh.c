@@ -29,6 +29,15 @@ const char *weir_kind_name(enum weir_kind kind)
     return NULL;
 }
 
+/* The group serving a mesh kind name, NULL when the name is not a mesh kind. */
+static const char *mesh_group_of(const char *kind_name)
+{
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(kind_name, kinds[i].name) == 0)
+            return kinds[i].group;
+    return NULL;
+}
+
 static bool group_is(const char *api_version, const char *group, const char **version)
 {
     size_t n = strlen(group);
@@ -205,8 +214,18 @@ int weir_mesh_parse(const json_t *doc, const struct weir_yaml_stream *src, int l
         weir_check_error(&c, doc, "apiVersion and kind are required");
         return -1;
     }
-    if (!group_known)
+    if (!group_known) {
+        /* A mesh kind under a misspelt or versionless group would otherwise be
+         * skipped as "not ours" and a broken manifest would pass. */
+        const char *group = mesh_group_of(kind_name);
+        if (group && (!strchr(api_version, '/') || strstr(api_version, "istio"))) {
+            weir_check_push_key(&c, "apiVersion");
+            weir_check_error(&c, json_object_get(doc, "apiVersion"),
+                             "%s does not serve %s; use %s/v1", api_version, kind_name, group);
+            return -1;
+        }
         return 1;
+    }
     if (kind == WEIR_KIND_NONE) {
         weir_check_push_key(&c, "kind");
         weir_check_error(&c, json_object_get(doc, "kind"), "%s is not a kind of %s", kind_name,

@@ -611,12 +611,12 @@ static void get_retries(struct weir_check *c, const json_t *r, struct weir_http_
     weir_net_get_tristate(c, v, "retryRemoteLocalities", &rt->retry_remote_localities);
     weir_net_get_tristate(c, v, "retryIgnorePreviousHosts", &rt->retry_ignore_previous_hosts);
     weir_get_duration(c, v, "backoff", false, 1000000, &rt->backoff_ns);
-    /* Istio drops the whole policy when attempts is 0, which surprises people
-     * who set only retryOn. */
+    /* Istio refuses a policy whose other fields would silently do nothing
+     * because attempts is 0 (or absent, which is 0 in its API). */
     if (attempts_ok && rt->attempts == 0 && weir_net_count_present(v, fields + 1) > 0)
-        weir_check_warning(c, v,
-                           "retries are disabled when attempts is 0 (or absent); the rest "
-                           "of this retry policy is ignored");
+        weir_check_error(c, v,
+                         "retry policy configured while attempts is 0 (retries disabled); set "
+                         "attempts or remove the other fields");
     weir_check_pop(c);
 }
 

@@ -56,6 +56,36 @@ START_TEST(test_limit_truncates)
 }
 END_TEST
 
+START_TEST(test_full_list_keeps_errors)
+{
+    struct weir_diags d;
+    weir_diags_init(&d);
+    for (int i = 0; i < WEIR_DIAGS_MAX; i++)
+        weir_diags_add(&d, WEIR_SEV_UNSUPPORTED, NULL, NULL, 0, NULL, "u%d", i);
+    ck_assert_int_eq(weir_diags_add(&d, WEIR_SEV_ERROR, "o", NULL, 0, "p", "the reason"), 0);
+    ck_assert_uint_eq(d.len, WEIR_DIAGS_MAX);
+    ck_assert_uint_eq(weir_diags_count(&d, WEIR_SEV_ERROR), 1);
+    ck_assert_str_eq(d.items[d.len - 1].message, "the reason");
+    ck_assert(d.truncated);
+    weir_diags_free(&d);
+}
+END_TEST
+
+START_TEST(test_invalid_utf8_is_replaced)
+{
+    struct weir_diags d;
+    weir_diags_init(&d);
+    /* a two-byte character cut in half, then a stray continuation byte */
+    weir_diags_add(&d, WEIR_SEV_ERROR, "X ns/caf\xc3", NULL, 0, "a\x80" "b", "bad \xff value");
+    ck_assert_str_eq(d.items[0].object, "X ns/caf?");
+    ck_assert_str_eq(d.items[0].path, "a?b");
+    ck_assert_str_eq(d.items[0].message, "bad ? value");
+    weir_diags_add(&d, WEIR_SEV_ERROR, "caf\xc3\xa9", NULL, 0, NULL, "ok");
+    ck_assert_str_eq(d.items[1].object, "caf\xc3\xa9");
+    weir_diags_free(&d);
+}
+END_TEST
+
 START_TEST(test_move)
 {
     struct weir_diags a, b;
@@ -124,6 +154,8 @@ int main(void)
     tcase_add_test(tc, test_format_without_path_or_object);
     tcase_add_test(tc, test_limit_truncates);
     tcase_add_test(tc, test_move);
+    tcase_add_test(tc, test_full_list_keeps_errors);
+    tcase_add_test(tc, test_invalid_utf8_is_replaced);
     tcase_add_test(tc, test_path_builder);
     tcase_add_test(tc, test_path_overflow_is_bounded);
     suite_add_tcase(s, tc);

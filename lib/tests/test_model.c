@@ -85,6 +85,30 @@ START_TEST(test_unknown_kind_in_mesh_group)
 }
 END_TEST
 
+START_TEST(test_misspelt_group)
+{
+    struct result res;
+    run("apiVersion: networkin.istio.io/v1\nkind: VirtualService\nmetadata: {name: x}\n", &res);
+    ck_assert_int_eq(res.rc, -1);
+    char *s = first(&res);
+    ck_assert_str_eq(s, "VirtualService fallback/x: apiVersion: networkin.istio.io/v1 does not "
+                        "serve VirtualService; use networking.istio.io/v1");
+    free(s);
+    done(&res);
+    run("apiVersion: security.istio.io\nkind: PeerAuthentication\nmetadata: {name: x}\n", &res);
+    ck_assert_int_eq(res.rc, -1);
+    s = first(&res);
+    ck_assert_str_eq(s, "PeerAuthentication fallback/x: apiVersion: security.istio.io does not "
+                        "serve PeerAuthentication; use security.istio.io/v1");
+    free(s);
+    done(&res);
+    /* another project's kind of the same name is not ours to judge */
+    run("apiVersion: example.com/v1\nkind: VirtualService\nmetadata: {name: x}\n", &res);
+    ck_assert_int_eq(res.rc, 1);
+    done(&res);
+}
+END_TEST
+
 START_TEST(test_unserved_version)
 {
     struct result res;
@@ -213,6 +237,7 @@ int main(void)
     tcase_add_test(tc, test_not_a_mesh_kind);
     tcase_add_test(tc, test_unknown_kind_in_mesh_group);
     tcase_add_test(tc, test_unserved_version);
+    tcase_add_test(tc, test_misspelt_group);
     tcase_add_test(tc, test_missing_type_fields);
     tcase_add_test(tc, test_not_a_mapping);
     tcase_add_test(tc, test_metadata_checked);

@@ -129,6 +129,42 @@ START_TEST(test_small_aliases_expand)
 }
 END_TEST
 
+START_TEST(test_alias_cannot_beat_depth_limit)
+{
+    struct weir_yaml_stream s;
+    struct weir_diags d;
+    struct weir_yaml_limits lim = weir_yaml_default_limits;
+    /* each anchor wraps the previous one three levels deeper */
+    const char *text = "a: &a [[[x]]]\n"
+                       "b: &b [[[*a]]]\n"
+                       "c: &c [[[*b]]]\n"
+                       "d: [[[*c]]]\n";
+    lim.max_depth = 8;
+    weir_diags_init(&d);
+    ck_assert_int_eq(weir_yaml_parse(text, strlen(text), "t.yaml", &lim, &s, &d), -1);
+    ck_assert_str_eq(d.items[0].message, "alias *b expands deeper than 8 levels");
+    ck_assert_int_eq(d.items[0].line, 3);
+    done(&s, &d);
+}
+END_TEST
+
+START_TEST(test_too_many_anchors_fails)
+{
+    struct weir_yaml_stream s;
+    struct weir_diags d;
+    size_t cap = 5000 * 24 + 64, n = 0;
+    char *text = malloc(cap);
+    n += (size_t)snprintf(text + n, cap - n, "items:\n");
+    for (int i = 0; i < 5000; i++)
+        n += (size_t)snprintf(text + n, cap - n, "- &a%d %d\n", i, i);
+    ck_assert_int_eq(parse(text, &s, &d), -1);
+    ck_assert_str_eq(d.items[0].message, "more than 4096 anchors in one document");
+    ck_assert_uint_eq(s.ndocs, 0);
+    free(text);
+    done(&s, &d);
+}
+END_TEST
+
 START_TEST(test_syntax_error_keeps_earlier_docs)
 {
     struct weir_yaml_stream s;
@@ -218,6 +254,8 @@ int main(void)
     tcase_add_test(tc, test_alias_bomb_rejected);
     tcase_add_test(tc, test_small_aliases_expand);
     tcase_add_test(tc, test_syntax_error_keeps_earlier_docs);
+    tcase_add_test(tc, test_alias_cannot_beat_depth_limit);
+    tcase_add_test(tc, test_too_many_anchors_fails);
     tcase_add_test(tc, test_depth_limit);
     tcase_add_test(tc, test_complex_key_and_unknown_tag);
     tcase_add_test(tc, test_size_limit);

@@ -23,6 +23,7 @@ struct anchor {
     char *name;
     json_t *value; /* borrowed from the tree; the tree outlives the anchor table */
     size_t nodes;  /* nodes under the anchor, what one alias costs */
+    size_t height; /* levels under the anchor: an alias must not beat the depth limit */
 };
 
 struct parser {
@@ -243,7 +244,7 @@ static json_t *resolve_scalar(struct parser *p, const yaml_event_t *ev)
 
 /* ---- tree building ---- */
 
-static json_t *parse_node(struct parser *p, yaml_event_t *ev, size_t depth);
+static json_t *parse_node(struct parser *p, yaml_event_t *ev, size_t depth, size_t *height);
 
 static const char *anchor_of(const yaml_event_t *ev)
 {
@@ -259,13 +260,16 @@ static const char *anchor_of(const yaml_event_t *ev)
     }
 }
 
-static void define_anchor(struct parser *p, const char *name, json_t *value, size_t nodes, int line)
+static void define_anchor(struct parser *p, const char *name, json_t *value, size_t nodes,
+                          size_t height, int line)
 {
+
     /* A redefined anchor shadows the earlier one, as the YAML spec says. */
     for (size_t i = p->nanchors; i-- > 0;) {
         if (strcmp(p->anchors[i].name, name) == 0) {
             p->anchors[i].value = value;
             p->anchors[i].nodes = nodes;
+            p->anchors[i].height = height;
             return;
         }
     }
@@ -280,10 +284,11 @@ static void define_anchor(struct parser *p, const char *name, json_t *value, siz
     }
     p->anchors[p->nanchors].value = value;
     p->anchors[p->nanchors].nodes = nodes;
+    p->anchors[p->nanchors].height = height;
     p->nanchors++;
 }
 
-static json_t *parse_alias(struct parser *p, yaml_event_t *ev)
+static json_t *parse_alias(struct parser *p, yaml_event_t *ev, size_t depth, size_t *height)
 {
     const char *name = (const char *)ev->data.alias.anchor;
     int line = line_of_mark(&ev->start_mark);
@@ -291,8 +296,13 @@ static json_t *parse_alias(struct parser *p, yaml_event_t *ev)
     for (size_t i = p->nanchors; i-- > 0;) {
         if (strcmp(p->anchors[i].name, name) != 0)
             continue;
+        if (depth + p->anchors[i].height > p->limits->max_depth + 1) {
+            fail(p, line, "alias *%s expands deeper than %zu levels", name, p->limits->max_depth);
+            return NULL;
+        }
         if (!count_node(p, p->anchors[i].nodes, line))
             return NULL;
+        *height = p->anchors[i].height;
         json_t *copy = json_deep_copy(p->anchors[i].value);
         if (!copy)
             fail(p, line, "%s", "out of memory");
@@ -304,7 +314,7 @@ static json_t *parse_alias(struct parser *p, yaml_event_t *ev)
     return NULL;
 }
 
-static json_t *parse_sequence(struct parser *p, size_t depth)
+static json_t *parse_sequence(struct parser *p, size_t depth, size_t *height)
 {
     json_t *arr = json_array();
     if (!arr) {
@@ -319,7 +329,10 @@ static json_t *parse_sequence(struct parser *p, size_t depth)
             yaml_event_delete(&ev);
             return arr;
         }
-        json_t *item = parse_node(p, &ev, depth + 1);
+        size_t h = 0;
+        json_t *item = parse_node(p, &ev, depth + 1, &h);
+        if (h > *height)
+            *height = h;
         yaml_event_delete(&ev);
         if (!item)
             goto fail;
@@ -343,7 +356,7 @@ static int unsorted_line(const struct weir_yaml_stream *s, const json_t *node)
     return 0;
 }
 
-static json_t *parse_mapping(struct parser *p, size_t depth)
+static json_t *parse_mapping(struct parser *p, size_t depth, size_t *height)
 {
     json_t *obj = json_object();
     if (!obj) {
@@ -390,7 +403,10 @@ static json_t *parse_mapping(struct parser *p, size_t depth)
             free(key);
             goto fail;
         }
-        json_t *value = parse_node(p, &vev, depth + 1);
+        size_t h = 0;
+        json_t *value = parse_node(p, &vev, depth + 1, &h);
+        if (h > *height)
+            *height = h;
         yaml_event_delete(&vev);
         if (!value) {
             free(key);
@@ -408,11 +424,16 @@ fail:
     return NULL;
 }
 
-static json_t *parse_node(struct parser *p, yaml_event_t *ev, size_t depth)
+/* *height receives the number of levels of the node (1 for a scalar), so an
+ * anchor knows how deep an alias to it would reach. */
+static json_t *parse_node(struct parser *p, yaml_event_t *ev, size_t depth, size_t *height)
 {
     int line = line_of_mark(&ev->start_mark);
     size_t before = p->nodes;
+    size_t below = 0;
     json_t *node = NULL;
+
+    *height = 1;
 
     if (depth > p->limits->max_depth) {
         char limit[32];
@@ -421,7 +442,7 @@ static json_t *parse_node(struct parser *p, yaml_event_t *ev, size_t depth)
         return NULL;
     }
     if (ev->type == YAML_ALIAS_EVENT)
-        return parse_alias(p, ev);
+        return parse_alias(p, ev, depth, height);
     if (!count_node(p, 1, line))
         return NULL;
 
@@ -432,10 +453,10 @@ static json_t *parse_node(struct parser *p, yaml_event_t *ev, size_t depth)
             fail(p, line, "%s", "scalar is not valid UTF-8");
         break;
     case YAML_SEQUENCE_START_EVENT:
-        node = parse_sequence(p, depth);
+        node = parse_sequence(p, depth, &below);
         break;
     case YAML_MAPPING_START_EVENT:
-        node = parse_mapping(p, depth);
+        node = parse_mapping(p, depth, &below);
         break;
     default:
         fail(p, line, "%s", "unexpected YAML event");
@@ -443,10 +464,15 @@ static json_t *parse_node(struct parser *p, yaml_event_t *ev, size_t depth)
     }
     if (!node)
         return NULL;
+    *height = below + 1;
     remember_line(p, node, line);
     const char *anchor = anchor_of(ev);
     if (anchor)
-        define_anchor(p, anchor, node, p->nodes - before, line);
+        define_anchor(p, anchor, node, p->nodes - before, below + 1, line);
+    if (p->failed) {
+        json_decref(node);
+        return NULL;
+    }
     return node;
 }
 
@@ -527,7 +553,8 @@ int weir_yaml_parse(const char *data, size_t len, const char *source,
         if (!next_event(p, &node_ev))
             break;
         int line = line_of_mark(&node_ev.start_mark);
-        json_t *root = parse_node(p, &node_ev, 0);
+        size_t height = 0;
+        json_t *root = parse_node(p, &node_ev, 0, &height);
         yaml_event_delete(&node_ev);
         clear_anchors(p); /* anchors do not cross documents */
         if (!root)
@@ -550,6 +577,8 @@ int weir_yaml_parse(const char *data, size_t len, const char *source,
     }
     clear_anchors(p);
     yaml_parser_delete(&p->yaml);
+    if (p->failed)
+        rc = -1; /* e.g. an anchor-table overflow recorded below a node that parsed */
     if (rc != 0 && !p->failed)
         weir_diags_add(diags, WEIR_SEV_ERROR, NULL, source, 0, NULL, "YAML parse failed");
     free(p);
