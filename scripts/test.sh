@@ -24,7 +24,7 @@ cmake -S . -B "$build" -G Ninja -DWEIR_WERROR=ON -DWEIR_SANITIZE=ON \
 cmake --build "$build" -j2
 
 step "checking formatting"
-cmake --build "$build" --target format-check
+bash scripts/check-format.sh
 
 step "unit, component and CLI tests"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -177,8 +177,7 @@ const char *weir_valid_host(const char *s)
         p = s + 2;
         if (!*p)
             return "wildcard host needs a domain after \"*.\"";
-    }
-    else if (strchr(s, '*'))
+    } else if (strchr(s, '*'))
         return "wildcard '*' is only allowed as the first label (\"*.example.com\")";
     if (!weir_valid_ip(p))
         return NULL;

@@ -76,7 +76,10 @@ START_TEST(test_invalid_utf8_is_replaced)
     struct weir_diags d;
     weir_diags_init(&d);
     /* a two-byte character cut in half, then a stray continuation byte */
-    weir_diags_add(&d, WEIR_SEV_ERROR, "X ns/caf\xc3", NULL, 0, "a\x80" "b", "bad \xff value");
+    weir_diags_add(&d, WEIR_SEV_ERROR, "X ns/caf\xc3", NULL, 0,
+                   "a\x80"
+                   "b",
+                   "bad \xff value");
     ck_assert_str_eq(d.items[0].object, "X ns/caf?");
     ck_assert_str_eq(d.items[0].path, "a?b");
     ck_assert_str_eq(d.items[0].message, "bad ? value");
