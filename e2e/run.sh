@@ -10,6 +10,10 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 export WEIR_BUILD=${WEIR_BUILD:-$here/../build-test}
+export WEIR_BUILD_DIR=$WEIR_BUILD
+# This run owns the cluster it starts, so suites may disrupt it (kube-client
+# freezes the API server to prove the client resumes).
+export WEIR_E2E_ALLOW_DISRUPT=${WEIR_E2E_ALLOW_DISRUPT:-1}
 export WEIR_WEBHOOK_BIN=${WEIR_WEBHOOK_BIN:-$WEIR_BUILD/webhook/weir-webhook}
 
 "$here/cluster/up" || exit 1

@@ -23,6 +23,7 @@ declare -A seeds=(
     [fuzz_yaml_model]="$root/lib/tests/manifests"
     [fuzz_proxy_config]="$root/docs/examples"
     [fuzz_admission]="$root/webhook/tests/data"
+    [fuzz_kube_watch]="$root/lib/tests/kube"
 )
 
 failed=0
