@@ -930,31 +930,49 @@ static void operation_free(struct weir_authz_operation *op)
 }
 
 /* rule.from / rule.to: arrays of single-member wrappers ({source: ...},
- * {operation: ...}) whose member is required and must not be empty. */
-static void parse_from(struct weir_check *c, const json_t *rule, struct weir_authz_rule *r,
-                       struct rule_ctx *ctx)
+ * {operation: ...}) whose member is required and must not be empty. One walk
+ * serves both; `parse` fills element i of `elems`. */
+typedef void (*wrapped_parse_fn)(struct weir_check *c, const json_t *v, void *elem,
+                                 struct rule_ctx *ctx);
+
+static void parse_source_elem(struct weir_check *c, const json_t *v, void *elem,
+                              struct rule_ctx *ctx)
 {
-    const json_t *arr = get_array(c, rule, "from");
+    parse_source(c, v, elem, ctx);
+}
+
+static void parse_operation_elem(struct weir_check *c, const json_t *v, void *elem,
+                                 struct rule_ctx *ctx)
+{
+    parse_operation(c, v, elem, ctx);
+}
+
+static void parse_wrapped(struct weir_check *c, const json_t *rule, const char *key,
+                          const char *member, const char *const *fields, const char *empty_why,
+                          size_t elem_size, void **elems, size_t *n, wrapped_parse_fn parse,
+                          struct rule_ctx *ctx)
+{
+    const json_t *arr = get_array(c, rule, key);
     size_t i;
     json_t *item;
 
     if (!arr)
         return;
-    weir_check_push_key(c, "from");
+    weir_check_push_key(c, key);
     if (json_array_size(arr) == 0) {
-        weir_check_error(c, arr, "must not be empty; leave it out to match any source");
-    } else if (!(r->from = calloc(json_array_size(arr), sizeof(*r->from)))) {
+        weir_check_error(c, arr, "%s", empty_why);
+    } else if (!(*elems = calloc(json_array_size(arr), elem_size))) {
         weir_check_error(c, arr, "out of memory");
     } else {
         json_array_foreach(arr, i, item)
         {
             weir_check_push_index(c, i);
             if (weir_check_is_object(c, item)) {
-                weir_check_fields(c, item, from_fields, NULL);
-                const json_t *src = weir_check_get(c, item, "source", JSON_OBJECT, true);
-                if (src) {
-                    weir_check_push_key(c, "source");
-                    parse_source(c, src, &r->from[r->nfrom++], ctx);
+                weir_check_fields(c, item, fields, NULL);
+                const json_t *v = weir_check_get(c, item, member, JSON_OBJECT, true);
+                if (v) {
+                    weir_check_push_key(c, member);
+                    parse(c, v, (char *)*elems + elem_size * (*n)++, ctx);
                     weir_check_pop(c);
                 }
             }
@@ -964,37 +982,24 @@ static void parse_from(struct weir_check *c, const json_t *rule, struct weir_aut
     weir_check_pop(c);
 }
 
+static void parse_from(struct weir_check *c, const json_t *rule, struct weir_authz_rule *r,
+                       struct rule_ctx *ctx)
+{
+    void *elems = NULL;
+    parse_wrapped(c, rule, "from", "source", from_fields,
+                  "must not be empty; leave it out to match any source", sizeof(*r->from), &elems,
+                  &r->nfrom, parse_source_elem, ctx);
+    r->from = elems;
+}
+
 static void parse_to(struct weir_check *c, const json_t *rule, struct weir_authz_rule *r,
                      struct rule_ctx *ctx)
 {
-    const json_t *arr = get_array(c, rule, "to");
-    size_t i;
-    json_t *item;
-
-    if (!arr)
-        return;
-    weir_check_push_key(c, "to");
-    if (json_array_size(arr) == 0) {
-        weir_check_error(c, arr, "must not be empty; leave it out to match any operation");
-    } else if (!(r->to = calloc(json_array_size(arr), sizeof(*r->to)))) {
-        weir_check_error(c, arr, "out of memory");
-    } else {
-        json_array_foreach(arr, i, item)
-        {
-            weir_check_push_index(c, i);
-            if (weir_check_is_object(c, item)) {
-                weir_check_fields(c, item, to_fields, NULL);
-                const json_t *op = weir_check_get(c, item, "operation", JSON_OBJECT, true);
-                if (op) {
-                    weir_check_push_key(c, "operation");
-                    parse_operation(c, op, &r->to[r->nto++], ctx);
-                    weir_check_pop(c);
-                }
-            }
-            weir_check_pop(c);
-        }
-    }
-    weir_check_pop(c);
+    void *elems = NULL;
+    parse_wrapped(c, rule, "to", "operation", to_fields,
+                  "must not be empty; leave it out to match any operation", sizeof(*r->to), &elems,
+                  &r->nto, parse_operation_elem, ctx);
+    r->to = elems;
 }
 
 static void parse_when(struct weir_check *c, const json_t *rule, struct weir_authz_rule *r,

@@ -344,3 +344,17 @@ const char *weir_net_valid_gateway_name(const char *s)
     }
     return weir_valid_dns1123_subdomain(s) ? why : NULL;
 }
+
+void weir_net_get_namespace(struct weir_check *c, const json_t *obj, const char *key, char **out)
+{
+    const char *s;
+    if (!weir_get_string_borrowed(c, obj, key, false, &s))
+        return;
+    const char *why = weir_valid_namespace(s);
+    if (why) {
+        weir_check_push_key(c, key);
+        weir_check_error(c, json_object_get(obj, key), "%s, got \"%s\"", why, s);
+        weir_check_pop(c);
+    }
+    *out = strdup(s);
+}

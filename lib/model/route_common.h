@@ -101,6 +101,9 @@ void weir_net_get_export_to(struct weir_check *c, const json_t *spec, bool allow
  * "a.example.com" and "*.a.example.com". */
 bool weir_net_host_covers(const char *wide, const char *narrow);
 
+/* An optional namespace-name field (match sourceNamespace); copies it to *out. */
+void weir_net_get_namespace(struct weir_check *c, const json_t *obj, const char *key, char **out);
+
 /* Istio's weight rules for the n destinations of route_array (HTTP, TCP or
  * TLS), whose parsed weights are in weights[] (WEIR_UNSET when absent): a lone
  * destination takes all traffic and gets 100, an absent weight among several

@@ -214,8 +214,6 @@ static void get_named_matches(struct weir_check *c, const json_t *obj, const cha
 static void parse_match(struct weir_check *c, const json_t *v,
                         const struct weir_http_route_context *ctx, struct weir_http_match *m)
 {
-    const char *s;
-
     if (!weir_check_is_object(c, v))
         return;
     weir_check_fields(c, v, match_fields, match_unsupported);
@@ -232,15 +230,7 @@ static void parse_match(struct weir_check *c, const json_t *v,
     weir_get_string_map(c, v, "sourceLabels", false, weir_valid_label_key, weir_valid_label_value,
                         &m->source_labels);
     weir_get_strings(c, v, "gateways", false, weir_net_valid_gateway_name, &m->gateways);
-    if (weir_get_string_borrowed(c, v, "sourceNamespace", false, &s)) {
-        const char *why = weir_valid_namespace(s);
-        if (why) {
-            weir_check_push_key(c, "sourceNamespace");
-            weir_check_error(c, json_object_get(v, "sourceNamespace"), "%s, got \"%s\"", why, s);
-            weir_check_pop(c);
-        }
-        m->source_namespace = strdup(s);
-    }
+    weir_net_get_namespace(c, v, "sourceNamespace", &m->source_namespace);
     weir_get_bool(c, v, "ignoreUriCase", &m->ignore_uri_case);
     weir_get_string(c, v, "statPrefix", false, &m->stat_prefix);
 }

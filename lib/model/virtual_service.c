@@ -33,8 +33,6 @@ static bool non_empty_array(const json_t *obj, const char *key)
 static void parse_l4_match(struct weir_check *c, const json_t *v, bool tls,
                            const struct weir_virtual_service *vs, struct weir_l4_match *m)
 {
-    const char *s;
-
     if (!weir_check_is_object(c, v))
         return;
     weir_check_fields(c, v, tls ? tls_match_fields : tcp_match_fields,
@@ -64,15 +62,7 @@ static void parse_l4_match(struct weir_check *c, const json_t *v, bool tls,
     weir_get_string_map(c, v, "sourceLabels", false, weir_valid_label_key, weir_valid_label_value,
                         &m->source_labels);
     weir_get_strings(c, v, "gateways", false, weir_net_valid_gateway_name, &m->gateways);
-    if (weir_get_string_borrowed(c, v, "sourceNamespace", false, &s)) {
-        const char *why = weir_valid_namespace(s);
-        if (why) {
-            weir_check_push_key(c, "sourceNamespace");
-            weir_check_error(c, json_object_get(v, "sourceNamespace"), "%s, got \"%s\"", why, s);
-            weir_check_pop(c);
-        }
-        m->source_namespace = strdup(s);
-    }
+    weir_net_get_namespace(c, v, "sourceNamespace", &m->source_namespace);
 }
 
 static void parse_l4_destinations(struct weir_check *c, const json_t *v, struct weir_l4_route *r)
