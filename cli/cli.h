@@ -8,5 +8,6 @@
 
 int weirctl_validate(int argc, char **argv);
 int weirctl_inject(int argc, char **argv);
+int weirctl_render(int argc, char **argv);
 
 #endif
