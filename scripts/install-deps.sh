@@ -7,7 +7,7 @@ packages=(
     # build
     build-essential cmake ninja-build pkg-config git
     libyaml-dev libjansson-dev libcurl4-openssl-dev libssl-dev
-    libmicrohttpd-dev libevent-dev libnghttp2-dev libhttp-parser-dev libpcre2-dev libre2-dev libxxhash-dev
+    libmicrohttpd-dev libevent-dev libnghttp2-dev libhttp-parser-dev libre2-dev libxxhash-dev
     # tests, sanitizers, fuzzing, formatting
     check libsubunit-dev clang clang-format libclang-rt-14-dev llvm
     # real peers and plumbing for component and cluster tests

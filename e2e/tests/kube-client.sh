@@ -129,7 +129,7 @@ elif [[ -f $BUILD/lib/libweir.a ]]; then
 	# shellcheck disable=SC2046
 	cc -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g "${san[@]}" -I"$ROOT/lib" \
 		"$HERE/kube_client_check.c" "$BUILD/lib/libweir.a" \
-		$(pkg-config --cflags --libs jansson yaml-0.1 libpcre2-8 libcurl) -lm -pthread \
+		$(pkg-config --cflags --libs jansson yaml-0.1 re2 libcurl libcrypto) -lstdc++ -lm -pthread \
 		-o "$CHECK" 2>"$WORK/build.log" ||
 		{ cat "$WORK/build.log" >&2; die "compiling kube_client_check failed"; }
 else

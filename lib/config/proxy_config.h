@@ -50,6 +50,7 @@
 
 #include "core/diag.h"
 #include "model/check.h"
+#include "core/regex.h"
 #include "model/common.h"
 
 #define WEIR_PROXY_CONFIG_API_VERSION "proxy.weir.dev/v1"
@@ -76,7 +77,7 @@ enum weir_pc_protocol {
 struct weir_pc_match {
     struct weir_string_match m;
     bool ignore_case; /* exact and prefix compare ASCII case-insensitively, regex caseless */
-    void *regex;      /* pcre2_code * when m.type == WEIR_MATCH_REGEX, else NULL */
+    struct weir_regex *regex; /* compiled RE2 when m.type == WEIR_MATCH_REGEX, else NULL */
 };
 
 struct weir_pc_matches {

@@ -38,7 +38,7 @@ char *pc_strdup(struct pc_loader *l, const char *s);
 /* Tests only: makes the n-th pc_alloc from now fail (0 turns it off). */
 void pc_test_fail_alloc_after(unsigned long n);
 /* Keeps a compiled regex until the arena is freed. */
-bool pc_arena_keep_regex(struct pc_loader *l, void *code);
+bool pc_arena_keep_regex(struct pc_loader *l, struct weir_regex *code);
 
 /* ---- getters: thin layers over weir_get_* that copy into the arena ---- */
 
@@ -79,7 +79,7 @@ void pc_named_matches(struct pc_loader *l, const json_t *obj, const char *key,
 /* Anchored regexes must match the whole value (route and policy matches);
  * unanchored ones are searched (rewrite patterns). */
 bool pc_compile_regex(struct pc_loader *l, const json_t *at, const char *pattern, bool ignore_case,
-                      bool anchored, void **out);
+                      bool anchored, struct weir_regex **out);
 
 /* Addresses. */
 bool pc_parse_cidr(struct pc_loader *l, const char *text, bool address_only,

@@ -1,10 +1,10 @@
 #include "config/proxy_config_internal.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
+#include "core/regex.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <math.h>
-#include <pcre2.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,7 @@ struct pc_block {
 
 struct weir_pc_arena {
     struct pc_block *head;
-    void **regexes;
+    struct weir_regex **regexes;
     size_t n_regexes;
     size_t cap_regexes;
 };
@@ -46,7 +46,7 @@ void pc_arena_free(struct weir_pc_arena *a)
         free(b);
     }
     for (size_t i = 0; i < a->n_regexes; i++)
-        pcre2_code_free(a->regexes[i]);
+        weir_regex_free(a->regexes[i]);
     free(a->regexes);
     free(a);
 }
@@ -114,14 +114,14 @@ char *pc_strdup(struct pc_loader *l, const char *s)
     return p;
 }
 
-bool pc_arena_keep_regex(struct pc_loader *l, void *code)
+bool pc_arena_keep_regex(struct pc_loader *l, struct weir_regex *code)
 {
     struct weir_pc_arena *a = l->arena;
     if (a->n_regexes == a->cap_regexes) {
         size_t cap = a->cap_regexes ? a->cap_regexes * 2 : 16;
-        void **items = realloc(a->regexes, cap * sizeof(*items));
+        struct weir_regex **items = realloc(a->regexes, cap * sizeof(*items));
         if (!items) {
-            pcre2_code_free(code);
+            weir_regex_free(code);
             l->oom = true;
             return false;
         }
@@ -286,23 +286,19 @@ const struct weir_pc_selector *pc_selector(struct pc_loader *l, const json_t *ob
 /* ---- string matches ---- */
 
 bool pc_compile_regex(struct pc_loader *l, const json_t *at, const char *pattern, bool ignore_case,
-                      bool anchored, void **out)
+                      bool anchored, struct weir_regex **out)
 {
-    int err;
-    PCRE2_SIZE off;
-    /* Anchored at both ends: Istio and Envoy give regexes RE2 full-match
-     * semantics, so "/api" must not match "/api/v2". */
-    uint32_t flags = PCRE2_UTF | (anchored ? PCRE2_ANCHORED | PCRE2_ENDANCHORED : 0);
-    pcre2_code *code;
+    char why[256];
+    struct weir_regex *code;
 
+    /* Route and policy matches are full matches (RE2 FullMatch, as Envoy
+     * evaluates them); rewrites replace every match. Both use one compiled
+     * pattern, so `anchored` only documents the caller's intent. */
+    (void)anchored;
     *out = NULL;
-    if (ignore_case)
-        flags |= PCRE2_CASELESS;
-    code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, flags, &err, &off, NULL);
+    code = weir_regex_compile_case(pattern, ignore_case, why, sizeof(why));
     if (!code) {
-        PCRE2_UCHAR msg[200];
-        pcre2_get_error_message(err, msg, sizeof(msg));
-        weir_check_error(&l->c, at, "invalid regex at offset %zu: %s", (size_t)off, (char *)msg);
+        weir_check_error(&l->c, at, "%s", why);
         return false;
     }
     if (!pc_arena_keep_regex(l, code))
@@ -426,15 +422,9 @@ bool weir_pc_match_eval(const struct weir_pc_match *m, const char *s, size_t len
         n = strlen(m->m.value);
         return n <= len && (m->ignore_case ? strncasecmp(s, m->m.value, n) == 0
                                            : memcmp(s, m->m.value, n) == 0);
-    case WEIR_MATCH_REGEX: {
-        pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-        int rc;
-        if (!md)
-            return false;
-        rc = pcre2_match(m->regex, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
-        pcre2_match_data_free(md);
-        return rc >= 0;
-    }
+    case WEIR_MATCH_REGEX:
+        /* RE2: linear in the input, so a crafted header cannot stall a worker */
+        return weir_regex_full_match(m->regex, s, len);
     }
     return false;
 }

@@ -17,9 +17,10 @@ struct weir_regex {
     }
 };
 
-static re2::RE2::Options options()
+static re2::RE2::Options options(bool ignore_case)
 {
     re2::RE2::Options opt;
+    opt.set_case_sensitive(!ignore_case);
     opt.set_log_errors(false); // errors are returned to the caller, not printed
     opt.set_encoding(re2::RE2::Options::EncodingUTF8);
     // Bounds the compiled program (and the DFA cache) so one hostile pattern
@@ -30,11 +31,17 @@ static re2::RE2::Options options()
 
 extern "C" struct weir_regex *weir_regex_compile(const char *pattern, char *err, size_t errlen)
 {
+    return weir_regex_compile_case(pattern, false, err, errlen);
+}
+
+extern "C" struct weir_regex *weir_regex_compile_case(const char *pattern, bool ignore_case,
+                                                      char *err, size_t errlen)
+{
     if (std::strlen(pattern) > WEIR_REGEX_MAX_PATTERN) {
         std::snprintf(err, errlen, "regex is longer than %d characters", WEIR_REGEX_MAX_PATTERN);
         return nullptr;
     }
-    weir_regex *r = new (std::nothrow) weir_regex(pattern, options());
+    weir_regex *r = new (std::nothrow) weir_regex(pattern, options(ignore_case));
     if (!r) {
         std::snprintf(err, errlen, "out of memory");
         return nullptr;

@@ -26,6 +26,9 @@ struct weir_regex;
  * words it) to err. The compiled object is immutable and safe to share
  * between threads. */
 struct weir_regex *weir_regex_compile(const char *pattern, char *err, size_t errlen);
+/* The same, matching letters without regard to case when ignore_case is set. */
+struct weir_regex *weir_regex_compile_case(const char *pattern, bool ignore_case, char *err,
+                                           size_t errlen);
 void weir_regex_free(struct weir_regex *re);
 
 /* True when the whole of s[0..len) matches (Istio's regex matches are full matches). */

@@ -16,7 +16,7 @@ enum weir_match_type {
     WEIR_MATCH_NONE, /* the field was absent */
     WEIR_MATCH_EXACT,
     WEIR_MATCH_PREFIX,
-    WEIR_MATCH_REGEX, /* RE2 syntax in Istio; checked with PCRE2, see common.c */
+    WEIR_MATCH_REGEX, /* RE2 syntax, checked with RE2 itself (core/regex.h) */
 };
 
 struct weir_string_match {

@@ -1,0 +1,385 @@
+#include "http1/client.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "http1/parse.h"
+
+/* Below this much unsent request body the stream may read from its client again. */
+#define WP_UP_WRITE_LOW (64 * 1024)
+
+struct wp_h1_client {
+    struct wp_upstream base;
+    struct wp_worker *w;
+    const struct wp_up_sink *sink;
+    void *owner;
+    struct wp_upconn *uc;
+    struct wp_h1_parser parser;
+    struct evbuffer *head;
+    struct event *kick;
+    struct wp_response_head resp; /* a 101 head kept until the switch */
+    bool chunked;
+    bool ended;
+    bool upgrade_requested;
+    bool upgrade_pending;
+    bool informational;
+    bool got_head;
+    bool done; /* the exchange is over: no more calls into the stream */
+    struct wp_deferred dfree;
+};
+
+static void client_free(struct wp_deferred *d)
+{
+    struct wp_h1_client *c = wp_container_of(d, struct wp_h1_client, dfree);
+    wp_h1_parser_free(&c->parser);
+    wp_response_head_free(&c->resp);
+    if (c->head)
+        evbuffer_free(c->head);
+    if (c->kick)
+        event_free(c->kick);
+    free(c);
+}
+
+static void finish(struct wp_h1_client *c)
+{
+    c->done = true;
+    if (c->kick)
+        event_del(c->kick);
+    wp_worker_defer_free(c->w, &c->dfree, client_free);
+}
+
+static void fail(struct wp_h1_client *c, enum wp_up_error e)
+{
+    bool reused = c->uc && c->uc->reused;
+    if (c->done)
+        return;
+    if (c->uc) {
+        wp_upconn_close(c->uc);
+        c->uc = NULL;
+    }
+    finish(c);
+    c->sink->failed(c->owner, e, reused);
+}
+
+/* ---- parser callbacks ---- */
+
+static int on_head(void *owner)
+{
+    struct wp_h1_client *c = owner;
+    struct wp_response_head resp;
+
+    if (c->parser.resp.status == 101) {
+        if (!c->upgrade_requested)
+            return -1; /* a switch nobody asked for */
+        c->upgrade_pending = true;
+        c->resp = c->parser.resp;
+        wp_response_head_init(&c->parser.resp);
+        return 0;
+    }
+    if (c->parser.resp.status < 200) {
+        c->informational = true; /* 100 Continue, 103: skipped */
+        return 0;
+    }
+    c->got_head = true;
+    resp = c->parser.resp;
+    wp_response_head_init(&c->parser.resp);
+    c->sink->head(c->owner, &resp);
+    wp_response_head_free(&resp);
+    return c->done ? -1 : 0;
+}
+
+static int on_body(void *owner, const char *data, size_t len)
+{
+    struct wp_h1_client *c = owner;
+    if (c->informational)
+        return 0;
+    c->sink->data(c->owner, data, len);
+    return c->done ? -1 : 0;
+}
+
+static int on_complete(void *owner)
+{
+    return 0; /* handled once the parser has returned, see process() */
+}
+
+static const struct wp_h1_callbacks callbacks = {on_head, on_body, on_complete};
+
+static void complete(struct wp_h1_client *c)
+{
+    struct wp_upconn *uc = c->uc;
+    bool reusable = http_should_keep_alive(&c->parser.hp) && c->ended;
+    c->uc = NULL;
+    finish(c);
+    bufferevent_disable(uc->bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
+    wp_upconn_release(uc, reusable);
+    c->sink->end(c->owner);
+}
+
+static void switch_protocols(struct wp_h1_client *c)
+{
+    struct evbuffer *leftover = evbuffer_new();
+    struct bufferevent *bev;
+    struct wp_response_head resp = c->resp;
+
+    wp_response_head_init(&c->resp);
+    if (!leftover) {
+        wp_response_head_free(&resp);
+        fail(c, WP_UPE_RESET);
+        return;
+    }
+    evbuffer_add_buffer(leftover, bufferevent_get_input(c->uc->bev));
+    bufferevent_setcb(c->uc->bev, NULL, NULL, NULL, NULL);
+    bev = wp_upconn_detach(c->uc);
+    c->uc = NULL;
+    finish(c);
+    c->sink->upgrade(c->owner, bev, leftover, &resp);
+}
+
+static void process(struct wp_h1_client *c)
+{
+    struct evbuffer *in;
+    if (c->done || !c->uc)
+        return;
+    in = bufferevent_get_input(c->uc->bev);
+    while (!c->done && evbuffer_get_length(in)) {
+        struct evbuffer_iovec v;
+        ssize_t n;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        n = wp_h1_parser_feed(&c->parser, v.iov_base, v.iov_len);
+        if (c->done)
+            return;
+        if (n < 0) {
+            weir_log(WEIR_LOG_DEBUG, "malformed upstream response", "peer", c->uc->peer, "error",
+                     c->parser.error, NULL);
+            fail(c, WP_UPE_PROTOCOL);
+            return;
+        }
+        evbuffer_drain(in, (size_t)n);
+        if (c->upgrade_pending) {
+            switch_protocols(c);
+            return;
+        }
+        if (c->parser.message_done) {
+            if (c->informational) {
+                c->informational = false;
+                wp_h1_parser_next(&c->parser);
+                continue;
+            }
+            complete(c);
+            return;
+        }
+        if ((size_t)n < v.iov_len)
+            break;
+    }
+}
+
+/* ---- connection events ---- */
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    process(arg);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    struct wp_h1_client *c = arg;
+    if (!c->done)
+        c->sink->drained(c->owner);
+}
+
+static void event_cb(struct bufferevent *bev, short events, void *arg)
+{
+    struct wp_h1_client *c = arg;
+    if (c->done)
+        return;
+    process(c);
+    if (c->done)
+        return;
+    if (events & BEV_EVENT_EOF) {
+        /* a close-delimited body ends here */
+        if (c->got_head && wp_h1_parser_eof(&c->parser) == 0 && c->parser.message_done) {
+            c->parser.resp.keep_alive = false;
+            c->ended = false; /* never reuse a connection the peer closed */
+            complete(c);
+            return;
+        }
+    }
+    fail(c, c->got_head ? WP_UPE_RESET_BODY : WP_UPE_RESET);
+}
+
+static void on_connected(struct wp_h1_client *c)
+{
+    struct bufferevent *bev = c->uc->bev;
+    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+    bufferevent_setwatermark(bev, EV_WRITE, WP_UP_WRITE_LOW, 0);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    bufferevent_write_buffer(bev, c->head);
+    c->sink->ready(c->owner);
+    /* bytes may already wait (an upstream that answers before reading) */
+    if (!c->done && evbuffer_get_length(bufferevent_get_input(bev)))
+        process(c);
+}
+
+static void kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct wp_h1_client *c = arg;
+    if (!c->done && c->uc)
+        on_connected(c);
+}
+
+static void pool_connected(void *owner)
+{
+    on_connected(owner);
+}
+
+static void pool_failed(void *owner, enum wp_up_fail why)
+{
+    struct wp_h1_client *c = owner;
+    c->uc = NULL; /* the pool closed it */
+    if (c->done)
+        return;
+    finish(c);
+    c->sink->failed(c->owner, WP_UPE_CONNECT, false);
+}
+
+static const struct wp_upconn_handler pool_handler = {pool_connected, pool_failed};
+
+/* ---- wp_upstream_ops ---- */
+
+static void op_send_data(struct wp_upstream *u, const char *data, size_t len)
+{
+    struct wp_h1_client *c = (struct wp_h1_client *)u;
+    struct evbuffer *out;
+    if (c->done || !c->uc || !len)
+        return;
+    out = bufferevent_get_output(c->uc->bev);
+    if (c->chunked) {
+        evbuffer_add_printf(out, "%zx\r\n", len);
+        evbuffer_add(out, data, len);
+        evbuffer_add(out, "\r\n", 2);
+    } else {
+        evbuffer_add(out, data, len);
+    }
+}
+
+static void op_send_end(struct wp_upstream *u)
+{
+    struct wp_h1_client *c = (struct wp_h1_client *)u;
+    if (c->done || !c->uc || c->ended)
+        return;
+    c->ended = true;
+    if (c->chunked)
+        evbuffer_add(bufferevent_get_output(c->uc->bev), "0\r\n\r\n", 5);
+}
+
+static size_t op_write_buffered(struct wp_upstream *u)
+{
+    struct wp_h1_client *c = (struct wp_h1_client *)u;
+    if (c->done || !c->uc || !c->uc->bev)
+        return 0;
+    return evbuffer_get_length(bufferevent_get_output(c->uc->bev));
+}
+
+static void op_pause_response(struct wp_upstream *u, bool pause)
+{
+    struct wp_h1_client *c = (struct wp_h1_client *)u;
+    if (c->done || !c->uc || c->uc->state != WP_UC_BUSY)
+        return;
+    if (pause) {
+        bufferevent_disable(c->uc->bev, EV_READ);
+    } else {
+        bufferevent_enable(c->uc->bev, EV_READ);
+        /* what arrived while paused is in the input buffer already */
+        if (evbuffer_get_length(bufferevent_get_input(c->uc->bev)))
+            bufferevent_trigger(c->uc->bev, EV_READ,
+                                BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    }
+}
+
+static void op_abort(struct wp_upstream *u)
+{
+    struct wp_h1_client *c = (struct wp_h1_client *)u;
+    if (c->done)
+        return;
+    if (c->uc) {
+        wp_upconn_close(c->uc);
+        c->uc = NULL;
+    }
+    finish(c);
+}
+
+static const struct wp_upstream_ops ops = {
+    op_send_data, op_send_end, op_write_buffered, op_pause_response, op_abort,
+};
+
+static int write_sink(void *sink, const char *data, size_t len)
+{
+    return evbuffer_add(sink, data, len);
+}
+
+struct wp_upstream *wp_h1_client_start(struct wp_worker *w, const struct wp_up_sink *sink,
+                                       void *owner, const struct wp_up_target *t,
+                                       const struct wp_request_head *req, size_t max_header_bytes,
+                                       size_t max_headers)
+{
+    struct wp_h1_client *c = calloc(1, sizeof(*c));
+    struct wp_h1_limits limits = {max_header_bytes, max_headers};
+
+    if (!c)
+        return NULL;
+    c->base.ops = &ops;
+    c->w = w;
+    c->sink = sink;
+    c->owner = owner;
+    c->chunked = req->chunked;
+    c->upgrade_requested = req->upgrade;
+    wp_response_head_init(&c->resp);
+    wp_h1_parser_init(&c->parser, WP_H1_RESPONSE, &limits, &callbacks, c);
+    c->parser.head_method = strcmp(req->method, "HEAD") == 0;
+    c->head = evbuffer_new();
+    c->kick = evtimer_new(w->base, kick_cb, c);
+    if (!c->head || !c->kick || wp_h1_write_request_head(req, write_sink, c->head) < 0)
+        goto fail;
+    c->uc = wp_pool_acquire(w, t, &pool_handler, c);
+    if (!c->uc)
+        goto fail;
+    if (c->uc->state == WP_UC_BUSY) {
+        /* a kept-alive connection: ready now, but the stream hears it from the loop,
+         * after this call has returned */
+        event_active(c->kick, EV_TIMEOUT, 1);
+    }
+    return &c->base;
+fail:
+    wp_h1_parser_free(&c->parser);
+    if (c->head)
+        evbuffer_free(c->head);
+    if (c->kick)
+        event_free(c->kick);
+    free(c);
+    return NULL;
+}
+
+bool wp_h1_client_reused(const struct wp_upstream *u)
+{
+    const struct wp_h1_client *c = (const struct wp_h1_client *)u;
+    return c->uc && c->uc->reused;
+}
+
+const char *wp_h1_client_peer(const struct wp_upstream *u)
+{
+    const struct wp_h1_client *c = (const struct wp_h1_client *)u;
+    return c->uc ? c->uc->peer : NULL;
+}
+
+struct wp_endpoint_stats *wp_h1_client_endpoint_stats(const struct wp_upstream *u)
+{
+    const struct wp_h1_client *c = (const struct wp_h1_client *)u;
+    return c->uc ? c->uc->eps : NULL;
+}
