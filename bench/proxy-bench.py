@@ -46,6 +46,11 @@ H1_PORT, H2_PORT = 18080, 18081
 WEIR_PORTS = {"outboundCapture": 25001, "inboundCapture": 25006, "admin": 25000,
               "health": 25021, "metrics": 25090}
 SERVICE_HOST = "upstream.bench.svc.cluster.local"
+SERVICE_PORT = 80
+# The client reaches weir-proxy's listener directly rather than through an
+# iptables redirect, so the service port travels in Host, as the proxy's
+# explicit mode expects (proxy/README.md).
+SERVICE_AUTHORITY = f"{SERVICE_HOST}:{SERVICE_PORT}"
 BODY_BYTES = 1024
 
 IDLE_CONNECTIONS = 1000
@@ -314,12 +319,12 @@ def weir_conf(tmp):
             "namespace": "bench",
             "aliases": ["upstream", "upstream.bench", "upstream.bench.svc"],
             "ports": [{
-                "number": 80, "name": "http", "protocol": "http", "targetPort": H1_PORT,
+                "number": SERVICE_PORT, "name": "http", "protocol": "http", "targetPort": H1_PORT,
                 "http": [{"name": "default", "route": [{"cluster": cluster, "weight": 100}]}],
             }],
         }],
         "clusters": [{
-            "name": cluster, "service": SERVICE_HOST, "port": 80, "protocol": "http",
+            "name": cluster, "service": SERVICE_HOST, "port": SERVICE_PORT, "protocol": "http",
             "endpoints": [{"address": UPSTREAM, "port": H1_PORT}],
         }],
     }
@@ -646,7 +651,7 @@ def main():
                 continue
             print(f"proxy-bench: {name} ...", file=sys.stderr, flush=True)
             p = None
-            authority = SERVICE_HOST if kind == "weir" else "upstream"
+            authority = SERVICE_AUTHORITY if kind == "weir" else "upstream"
             try:
                 if kind == "nginx":
                     p = procs.start(name, nginx_proxy_conf(tmp, args.workers), proxy_cpus, tmp)
