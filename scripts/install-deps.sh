@@ -13,7 +13,7 @@ packages=(
     # real peers and plumbing for component and cluster tests
     curl openssl iproute2 iptables procps psmisc python3 python3-jsonschema jq
     # benchmarks
-    nginx haproxy wrk nghttp2-client
+    nginx haproxy wrk nghttp2-client nghttp2-server python3-grpcio
 )
 
 # The local control plane (e2e/cluster) is built with Go >= 1.24 from the Go

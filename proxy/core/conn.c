@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/worker.h"
 #include "http1/server.h"
+#include "http2/server.h"
 #include "lb/balancer.h"
 #include "route/router.h"
 #include "tcp/tcp_proxy.h"
@@ -110,21 +111,23 @@ static void to_http1(struct wp_conn *c)
     wp_h1_server_start(w, bev, &info);
 }
 
+static void to_http2(struct wp_conn *c)
+{
+    struct wp_worker *w = c->w;
+    struct wp_downstream_info info = c->info;
+    struct bufferevent *bev = conn_finish(c);
+    WP_INC(&w->stats, WP_C_DETECT_HTTP2);
+    WP_DEC(&w->stats, WP_C_DOWNSTREAM_CX_ACTIVE); /* the HTTP/2 codec counts it from here */
+    wp_h2_server_start(w, bev, &info);
+}
+
 static void to_tcp(struct wp_conn *c, bool h2)
 {
     struct wp_worker *w = c->w;
     struct wp_downstream_info info = c->info;
     struct bufferevent *bev = conn_finish(c);
     WP_DEC(&w->stats, WP_C_DOWNSTREAM_CX_ACTIVE);
-    if (h2) {
-        WP_INC(&w->stats, WP_C_DETECT_HTTP2);
-        weir_log(WEIR_LOG_INFO,
-                 "HTTP/2 prior-knowledge connection passed through as opaque TCP "
-                 "(HTTP/2 routing is not in this version)",
-                 "peer", info.peer_text, "destination", info.dst_text, NULL);
-    } else {
-        WP_INC(&w->stats, WP_C_DETECT_TCP);
-    }
+    WP_INC(&w->stats, WP_C_DETECT_TCP);
     wp_conn_start_tcp(w, bev, &info, h2);
 }
 
@@ -144,7 +147,7 @@ static void detect(struct wp_conn *c)
         to_http1(c);
         return;
     case DETECT_HTTP2:
-        to_tcp(c, true);
+        to_http2(c);
         return;
     case DETECT_OTHER:
         /* a port declared HTTP gets the HTTP codec's 400 instead of a tunnel */

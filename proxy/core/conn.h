@@ -8,7 +8,7 @@
  *     server-first protocols would never send a byte to look at;
  *   - otherwise the first bytes are read (up to the header timeout on ports declared
  *     HTTP, up to --protocol-detection-timeout elsewhere):
- *       "PRI * HTTP/2.0..."  -> logged, passed through as TCP (HTTP/2 comes next);
+ *       "PRI * HTTP/2.0..."  -> HTTP/2 with prior knowledge (h2c, gRPC);
  *       "<METHOD> "           -> HTTP/1.1;
  *       anything else, or nothing before the timeout on an undeclared port -> TCP.
  * The bytes read stay in the connection's input buffer for the chosen protocol.

@@ -13,6 +13,7 @@
 
 #include "core/conn.h"
 #include "core/log.h"
+#include "http2/client.h"
 #include "lb/balancer.h"
 #include "upstream/pool.h"
 
@@ -222,6 +223,7 @@ struct wp_worker *wp_worker_new(struct wp_proxy *p, int id)
     wp_list_init(&w->tracked);
     wp_list_init(&w->reap);
     wp_list_init(&w->upconns);
+    wp_list_init(&w->h2conns);
     wp_strmap_init(&w->pools);
     wp_stats_init(&w->stats);
     wp_rand_seed(&w->rng, (uint64_t)id + 1);
@@ -296,6 +298,7 @@ static void *worker_main(void *arg)
         wp_worker_untrack(w, t);
     }
     run_reaper(w);
+    wp_h2_client_shutdown(w);
     wp_pool_shutdown(w);
     run_reaper(w);
     if (w->current) {

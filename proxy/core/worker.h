@@ -104,6 +104,7 @@ struct wp_worker {
     struct wp_list tracked;
     struct wp_list reap;
     struct wp_list upconns; /* every upstream connection, idle or busy */
+    struct wp_list h2conns; /* multiplexed HTTP/2 upstream connections (http2/client) */
     struct wp_strmap pools; /* pool key -> struct wp_pool_bucket */
     bool draining;
 };

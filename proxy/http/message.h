@@ -1,6 +1,6 @@
 /*
  * The protocol-independent view of an HTTP message head, shared by the HTTP/1.1
- * codec today and the HTTP/2 codec next: a request is a method, a path, an
+ * and HTTP/2 codecs: a request is a method, a path, an
  * authority and a scheme (HTTP/2's pseudo-headers) plus a list of header fields
  * with lower-case names. Framing (content-length, chunked, keep-alive) is kept
  * beside the fields, never inside them, so each codec writes its own framing.

@@ -111,8 +111,8 @@ static void s_upgrade(void *owner, struct bufferevent *bev, struct evbuffer *lef
     finish(m);
 }
 
-static const struct wp_up_sink sink = {s_ready,  s_head,    s_data,   s_end,
-                                       s_failed, s_drained, s_upgrade};
+static const struct wp_up_sink sink = {s_ready,  s_head,    s_data,    s_end,
+                                       s_failed, s_drained, s_upgrade, NULL};
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {

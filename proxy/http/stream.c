@@ -17,6 +17,7 @@
 #include "http/apply.h"
 #include "http/mirror.h"
 #include "http1/client.h"
+#include "http2/client.h"
 #include "lb/balancer.h"
 #include "route/router.h"
 #include "telemetry/access_log.h"
@@ -61,6 +62,8 @@ struct wp_stream {
     void *ctx;
     enum wp_stream_state state;
     bool inbound;
+    bool grpc; /* content-type application/grpc*: errors travel in grpc-status */
+    bool downstream_h2;
 
     struct wp_request_head req; /* as it goes upstream */
     char *log_method, *log_path, *log_authority, *user_agent, *xff;
@@ -193,7 +196,8 @@ static void record(struct wp_stream *s)
     }
     l.destination_service = s->dest_service[0] ? s->dest_service : NULL;
     l.response_flags = flags;
-    l.request_protocol = "http";
+    /* Istio's values: HTTP/1.1 and HTTP/2 are both "http" */
+    l.request_protocol = s->grpc ? "grpc" : "http";
     l.response_code = s->status;
     wp_stats_record_http(&s->w->stats, &l, now - s->start_us, s->req_bytes, s->resp_bytes);
 
@@ -325,11 +329,71 @@ static void local_reply_ex(struct wp_stream *s, int status, const char *body, si
     wp_response_head_free(&resp);
 }
 
+/* Envoy's mapping of a proxy-made HTTP status to a gRPC status. */
+static int grpc_status_for(int status)
+{
+    switch (status) {
+    case 400:
+        return 13; /* INTERNAL */
+    case 401:
+        return 16; /* UNAUTHENTICATED */
+    case 403:
+        return 7; /* PERMISSION_DENIED */
+    case 404:
+        return 12; /* UNIMPLEMENTED */
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+        return 14; /* UNAVAILABLE */
+    default:
+        return 2; /* UNKNOWN */
+    }
+}
+
+/* A gRPC client reads the outcome from grpc-status, never from :status: a
+ * trailers-only answer (one HEADERS frame that ends the stream). */
+static void grpc_reply(struct wp_stream *s, int grpc_status, const char *message)
+{
+    struct wp_response_head resp;
+    char code[16];
+
+    drop_upstream(s);
+    if (s->resp_head_sent) {
+        done(s);
+        s->down->reset(s->ctx);
+        return;
+    }
+    wp_response_head_init(&resp);
+    resp.status = 200;
+    resp.version_major = 1;
+    resp.version_minor = 1;
+    resp.content_length = 0;
+    resp.keep_alive = true;
+    snprintf(code, sizeof(code), "%d", grpc_status);
+    wp_headers_add_str(&resp.headers, "content-type", "application/grpc");
+    wp_headers_add_str(&resp.headers, "grpc-status", code);
+    if (message)
+        wp_headers_add_str(&resp.headers, "grpc-message", message);
+    add_flags_header(s, &resp.headers);
+    s->status = 200;
+    s->resp_head_sent = true;
+    done(s);
+    s->down->send_head(s->ctx, &resp, true);
+    s->down->send_end(s->ctx);
+    wp_response_head_free(&resp);
+}
+
 static void local_reply(struct wp_stream *s, int status, unsigned flags, const char *details,
                         const char *body)
 {
     s->flags |= flags;
     s->details = details;
+    if (s->grpc) {
+        grpc_reply(s, (flags & WP_RF_UT) ? 4 /* DEADLINE_EXCEEDED */ : grpc_status_for(status),
+                   details);
+        return;
+    }
     local_reply_ex(s, status, body, body ? strlen(body) : 0, NULL, "text/plain", false);
 }
 
@@ -522,6 +586,28 @@ static const char *hash_key(struct wp_stream *s, char *buf, size_t cap, size_t *
 static void per_try_timeout(struct wp_stream *s);
 static const struct wp_up_sink stream_sink;
 
+/* HTTP/2 upstream: a cluster declared http2 or grpc; inbound, the application's
+ * port declared so; and, as Istio's passthrough and inbound clusters do, whatever
+ * the client spoke when nothing is declared. */
+static bool upstream_is_h2(const struct wp_stream *s)
+{
+    enum weir_pc_protocol p = WEIR_PC_PROTO_HTTP;
+    if (s->req.upgrade)
+        return false;
+    if (s->inbound) {
+        const struct wp_inbound_port *ip = wp_snapshot_inbound_port(s->ws->snap, s->info->dst_port);
+        if (ip)
+            p = ip->protocol;
+        else
+            return s->downstream_h2;
+    } else if (s->passthrough) {
+        return s->downstream_h2;
+    } else if (s->cluster) {
+        p = s->cluster->protocol;
+    }
+    return p == WEIR_PC_PROTO_HTTP2 || p == WEIR_PC_PROTO_GRPC;
+}
+
 static void start_attempt(struct wp_stream *s)
 {
     struct wp_up_target t;
@@ -624,13 +710,16 @@ static void start_attempt(struct wp_stream *s)
     }
     set_state(s, WP_SS_CONNECTING);
     WP_INC(&s->w->stats, WP_C_UPSTREAM_RQ_TOTAL);
-    s->up = wp_h1_client_start(s->w, &stream_sink, s, &t, &s->req, max_hdr, max_n);
+    if (upstream_is_h2(s))
+        s->up = wp_h2_client_start(s->w, &stream_sink, s, &t, &s->req, max_hdr, max_n);
+    else
+        s->up = wp_h1_client_start(s->w, &stream_sink, s, &t, &s->req, max_hdr, max_n);
     if (!s->up) {
         lb_end(s);
         local_reply(s, 503, WP_RF_UF, "upstream_connect_failure", "weir: upstream connect error\n");
         return;
     }
-    s->eps = wp_h1_client_endpoint_stats(s->up);
+    s->eps = s->up->ops->endpoint_stats(s->up);
     if (s->eps)
         wp_stat_add(&s->eps->rq_total, 1);
     if (s->route && s->route->retries && s->route->retries->per_try_timeout_ms > 0) {
@@ -752,6 +841,7 @@ static void forward(struct wp_stream *s)
                            s->req.scheme ? s->req.scheme : "http");
     wp_header_append_list(&s->req.headers, "via", "1.1 weir");
     s->req.keep_alive = true;
+    s->req.version_major = 1;
     s->req.version_minor = 1;
 
     if (s->req.expect_continue && !s->sent_continue && !s->req_complete) {
@@ -989,7 +1079,15 @@ void wp_stream_request_head(struct wp_stream *s, struct wp_request_head *req)
 
     s->req = *req;
     wp_request_head_init(req);
-    s->protocol = s->req.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    s->downstream_h2 = s->req.version_major == 2;
+    if (s->downstream_h2)
+        s->protocol = "HTTP/2";
+    else
+        s->protocol = s->req.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    {
+        const struct wp_header *ct = wp_headers_get(&s->req.headers, "content-type", 12);
+        s->grpc = ct && ct->value_len >= 16 && wp_ascii_caseeq(ct->value, "application/grpc", 16);
+    }
     s->log_method = strdup(s->req.method);
     s->log_path = strdup(s->req.path);
     s->log_authority = strdup(s->req.authority ? s->req.authority : "");
@@ -1122,7 +1220,7 @@ static void up_ready(void *owner)
     set_state(s, WP_SS_WAITING);
     s->up_ready = true;
     s->up_start_us = wp_now_us();
-    if (wp_h1_client_reused(s->up))
+    if (s->up->ops->reused(s->up))
         WP_INC(&s->w->stats, WP_C_UPSTREAM_RQ_REUSED);
     flush_body(s);
     update_request_pause(s);
@@ -1206,6 +1304,14 @@ static void up_end(void *owner)
     s->down->send_end(s->ctx);
 }
 
+static void up_trailers(void *owner, struct wp_headers *trailers)
+{
+    struct wp_stream *s = owner;
+    if (s->state != WP_SS_RESPONDING || !s->down->send_trailers)
+        return;
+    s->down->send_trailers(s->ctx, trailers);
+}
+
 static void up_upgrade(void *owner, struct bufferevent *bev, struct evbuffer *leftover,
                        struct wp_response_head *resp)
 {
@@ -1285,5 +1391,5 @@ static void up_failed(void *owner, enum wp_up_error e, bool reused_connection)
 }
 
 static const struct wp_up_sink stream_sink = {
-    up_ready, up_head, up_data, up_end, up_failed, up_drained, up_upgrade,
+    up_ready, up_head, up_data, up_end, up_failed, up_drained, up_upgrade, up_trailers,
 };

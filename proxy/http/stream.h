@@ -1,6 +1,6 @@
 /*
  * One HTTP request/response exchange, independent of the wire protocol on either
- * side. The downstream codec (HTTP/1.1 today, HTTP/2 next) feeds it the request
+ * side. The downstream codec (http1/server or http2/server) feeds it the request
  * and receives the response through `struct wp_downstream_ops`; the upstream codec
  * is reached through `struct wp_upstream_ops`. Between them the stream applies the
  * route: selection, faults, redirect and direct responses, header operations,
@@ -35,6 +35,7 @@ struct bufferevent;
 struct wp_worker;
 struct wp_stream;
 struct wp_downstream_info;
+struct wp_endpoint_stats;
 
 /* Envoy's response flags, as Istio's metrics and logs spell them. */
 enum wp_rflag {
@@ -71,6 +72,9 @@ struct wp_downstream_ops {
     /* 101 from upstream: the codec takes both sides into byte passthrough. leftover
      * holds bytes the upstream sent after the 101 head. */
     void (*upgrade)(void *ctx, struct bufferevent *upstream, struct evbuffer *leftover);
+    /* Trailer fields, before send_end (gRPC's grpc-status). NULL: the codec has no
+     * way to carry them and they are dropped. */
+    void (*send_trailers)(void *ctx, struct wp_headers *trailers);
 };
 
 /* The upstream codec, one exchange on one connection. */
@@ -80,8 +84,12 @@ struct wp_upstream_ops {
     void (*send_end)(struct wp_upstream *u);
     size_t (*write_buffered)(struct wp_upstream *u);
     void (*pause_response)(struct wp_upstream *u, bool pause);
-    /* Drops the exchange; the connection is closed. u is gone afterwards. */
+    /* Drops the exchange (HTTP/1.1: the connection is closed; HTTP/2: the stream is
+     * reset). u is gone afterwards. */
     void (*abort)(struct wp_upstream *u);
+    /* Whether the exchange runs on a connection that served an earlier request. */
+    bool (*reused)(const struct wp_upstream *u);
+    struct wp_endpoint_stats *(*endpoint_stats)(const struct wp_upstream *u);
 };
 struct wp_upstream {
     const struct wp_upstream_ops *ops;
@@ -107,6 +115,8 @@ struct wp_up_sink {
     /* 101 received: the connection is handed over for passthrough */
     void (*upgrade)(void *owner, struct bufferevent *bev, struct evbuffer *leftover,
                     struct wp_response_head *resp);
+    /* Response trailers, before end (takes nothing: the fields are copied). */
+    void (*trailers)(void *owner, struct wp_headers *trailers);
 };
 
 /* Downstream codec -> stream. */

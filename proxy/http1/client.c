@@ -315,8 +315,19 @@ static void op_abort(struct wp_upstream *u)
     finish(c);
 }
 
+static bool op_reused(const struct wp_upstream *u)
+{
+    return wp_h1_client_reused(u);
+}
+
+static struct wp_endpoint_stats *op_endpoint_stats(const struct wp_upstream *u)
+{
+    return wp_h1_client_endpoint_stats(u);
+}
+
 static const struct wp_upstream_ops ops = {
-    op_send_data, op_send_end, op_write_buffered, op_pause_response, op_abort,
+    op_send_data, op_send_end, op_write_buffered, op_pause_response,
+    op_abort,     op_reused,   op_endpoint_stats,
 };
 
 static int write_sink(void *sink, const char *data, size_t len)

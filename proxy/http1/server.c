@@ -373,7 +373,8 @@ static void d_upgrade(void *ctx, struct bufferevent *up, struct evbuffer *leftov
 }
 
 static const struct wp_downstream_ops down_ops = {
-    d_send_head, d_send_data, d_send_end, d_send_continue, d_pause_request, d_reset, d_upgrade,
+    d_send_head,     d_send_data, d_send_end, d_send_continue,
+    d_pause_request, d_reset,     d_upgrade,  NULL, /* trailers: this codec drops them */
 };
 
 /* ---- parser -> stream ---- */

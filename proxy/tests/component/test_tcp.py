@@ -1,5 +1,5 @@
 """Opaque TCP: byte-for-byte passthrough with half-close, server-first protocols,
-the HTTP/2 preface passed through as TCP, TCP metrics; the inbound listener to the
+TCP metrics; the inbound listener to the
 local application from the passthrough source 127.0.0.6."""
 
 import sys
@@ -99,13 +99,6 @@ def body(t, ctx):
         closed = True
     s.close()
     t.ok(closed, "an unknown destination that is the listener itself is closed, not looped")
-
-    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
-    out = echo_through(("127.0.0.4", P), preface)
-    t.ok(out == b"echo:" + preface, "HTTP/2 preface on an HTTP port passes through as TCP", out)
-    time.sleep(0.2)
-    t.ok("HTTP/2 prior-knowledge connection passed through" in p.stderr(),
-         "the HTTP/2 passthrough is logged")
 
     # exact TCP metrics for db: three connections so far (ping, 3 MB, none other)
     lbl = {"destination_service": DB, "request_protocol": "tcp", "reporter": "source"}

@@ -210,6 +210,7 @@ class Handler(socketserver.StreamRequestHandler):
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
     daemon_threads = True
+    request_queue_size = 256  # a proxy opens many connections at once under load
 
     def __init__(self, addr, name):
         self.name = name

@@ -1,0 +1,761 @@
+#include "http2/client.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/worker.h"
+
+#define WP_H2C_WRITE_HIGH   (256 * 1024)
+#define WP_H2C_STREAM_HIGH  (128 * 1024) /* request body held per exchange */
+#define WP_H2C_STREAM_WIN   (256 * 1024)
+#define WP_H2C_CONN_WIN     (4 * 1024 * 1024)
+#define WP_H2C_KEY_MAX      512
+#define WP_H2C_DEFAULT_IDLE 300000
+
+enum h2c_state {
+    H2C_CONNECTING,
+    H2C_READY,
+    H2C_GOAWAY,
+    H2C_CLOSED,
+};
+
+struct h2c_conn {
+    struct wp_list link; /* w->h2conns */
+    struct wp_worker *w;
+    char key[WP_H2C_KEY_MAX];
+    struct wp_upconn *uc;
+    nghttp2_session *ng;
+    enum h2c_state state;
+    struct wp_list pending; /* exchanges not submitted yet */
+    struct wp_list streams; /* exchanges with a stream id */
+    struct event *flush_ev;
+    struct event *timer; /* idle */
+    int64_t idle_ms;
+    uint64_t started;
+    int32_t goaway_last_id; /* streams above it were not processed */
+    char peer[WP_ADDR_STRLEN];
+    struct wp_endpoint_stats *eps;
+    struct wp_deferred dfree;
+};
+
+struct h2x {
+    struct wp_upstream base;
+    struct wp_list link; /* conn->pending or conn->streams */
+    struct h2c_conn *conn;
+    struct wp_worker *w;
+    const struct wp_up_sink *sink;
+    void *owner;
+    struct wp_request_head req;
+    bool has_body;
+    int32_t id;
+    struct evbuffer *out;
+    bool out_eof;
+    bool data_deferred;
+    bool want_drained;
+    struct wp_response_head resp;
+    struct wp_headers trailers;
+    bool got_head;
+    bool reused;
+    bool paused;
+    size_t unconsumed;
+    bool done; /* no more calls into the sink; freed once the stream is closed */
+    bool queued_free;
+    struct wp_deferred dfree;
+};
+
+static const char *state_name(enum h2c_state st)
+{
+    static const char *const names[] = {"connecting", "ready", "goaway", "closed"};
+    return names[st];
+}
+
+static void set_state(struct h2c_conn *c, enum h2c_state st)
+{
+    weir_logf(WEIR_LOG_DEBUG, "h2 upstream %s: %s -> %s", c->peer, state_name(c->state),
+              state_name(st));
+    c->state = st;
+}
+
+static void arm_ms(struct event *ev, int64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+                         .tv_usec = (suseconds_t)((ms % 1000) * 1000)};
+    event_add(ev, &tv);
+}
+
+static void x_free(struct wp_deferred *d)
+{
+    struct h2x *x = wp_container_of(d, struct h2x, dfree);
+    wp_request_head_free(&x->req);
+    wp_response_head_free(&x->resp);
+    wp_headers_free(&x->trailers);
+    if (x->out)
+        evbuffer_free(x->out);
+    free(x);
+}
+
+static void x_queue_free(struct h2x *x)
+{
+    if (x->queued_free)
+        return;
+    x->queued_free = true;
+    if (wp_list_linked(&x->link))
+        wp_list_remove(&x->link);
+    wp_worker_defer_free(x->w, &x->dfree, x_free);
+}
+
+/* The exchange ends with a failure the stream hears about. */
+static void x_fail(struct h2x *x, enum wp_up_error e, bool unprocessed)
+{
+    if (x->done)
+        return;
+    x->done = true;
+    x->sink->failed(x->owner, e, unprocessed);
+}
+
+static void conn_free(struct wp_deferred *d)
+{
+    struct h2c_conn *c = wp_container_of(d, struct h2c_conn, dfree);
+    if (c->ng)
+        nghttp2_session_del(c->ng);
+    if (c->flush_ev)
+        event_free(c->flush_ev);
+    if (c->timer)
+        event_free(c->timer);
+    free(c);
+}
+
+static void conn_close(struct h2c_conn *c, enum wp_up_error e)
+{
+    bool had_goaway = c->state == H2C_GOAWAY;
+    if (c->state == H2C_CLOSED)
+        return;
+    set_state(c, H2C_CLOSED);
+    wp_list_remove(&c->link);
+    event_del(c->flush_ev);
+    event_del(c->timer);
+    if (c->uc) {
+        wp_upconn_close(c->uc);
+        c->uc = NULL;
+    }
+    /* streams first: the stream may start a new attempt from failed(), which finds
+     * another connection since this one is CLOSED */
+    while (!wp_list_empty(&c->streams)) {
+        struct h2x *x = wp_container_of(c->streams.next, struct h2x, link);
+        x_queue_free(x);
+        x_fail(x, x->got_head ? WP_UPE_RESET_BODY : e, had_goaway && x->id > c->goaway_last_id);
+    }
+    while (!wp_list_empty(&c->pending)) {
+        struct h2x *x = wp_container_of(c->pending.next, struct h2x, link);
+        x_queue_free(x);
+        /* never sent: safe to try again elsewhere, unless nothing could connect */
+        x_fail(x, e, e != WP_UPE_CONNECT);
+    }
+    wp_worker_defer_free(c->w, &c->dfree, conn_free);
+}
+
+static void schedule_flush(struct h2c_conn *c)
+{
+    if (c->state != H2C_CLOSED)
+        event_active(c->flush_ev, EV_TIMEOUT, 1);
+}
+
+static void idle_check(struct h2c_conn *c)
+{
+    if (c->state == H2C_CLOSED)
+        return;
+    if (wp_list_empty(&c->streams) && wp_list_empty(&c->pending)) {
+        if (c->state == H2C_GOAWAY)
+            event_active(c->timer, EV_TIMEOUT, 1);
+        else if (c->idle_ms > 0)
+            arm_ms(c->timer, c->idle_ms);
+    } else {
+        event_del(c->timer);
+    }
+}
+
+/* ---- request side ---- */
+
+static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
+{
+    struct h2x *x = source->ptr;
+    int n;
+    if (x->done && !x->out_eof)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+    n = evbuffer_remove(x->out, buf, length);
+    if (n < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (evbuffer_get_length(x->out) == 0 && x->out_eof) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    } else if (n == 0) {
+        x->data_deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (x->want_drained && !x->done && evbuffer_get_length(x->out) < WP_H2C_STREAM_HIGH / 2) {
+        x->want_drained = false;
+        x->sink->drained(x->owner);
+    }
+    return n;
+}
+
+static bool skip_request_field(const struct wp_header *h)
+{
+    static const char *const names[] = {"connection", "keep-alive",        "proxy-connection",
+                                        "upgrade",    "transfer-encoding", "host",
+                                        "te",         "content-length",    "expect"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (h->name_len == strlen(names[i]) && memcmp(h->name, names[i], h->name_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    nghttp2_nv nv = {(uint8_t *)(uintptr_t)name, (uint8_t *)(uintptr_t)value, nlen, vlen,
+                     NGHTTP2_NV_FLAG_NONE};
+    return nv;
+}
+
+static int submit(struct h2c_conn *c, struct h2x *x)
+{
+    const struct wp_request_head *r = &x->req;
+    nghttp2_nv *nva = calloc(r->headers.len + 6, sizeof(*nva));
+    nghttp2_data_provider prd = {.source = {.ptr = x}, .read_callback = read_body};
+    char clen[24];
+    size_t n = 0;
+    int32_t id;
+
+    if (!nva)
+        return -1;
+    nva[n++] = make_nv(":method", 7, r->method, strlen(r->method));
+    nva[n++] =
+        make_nv(":scheme", 7, r->scheme ? r->scheme : "http", r->scheme ? strlen(r->scheme) : 4);
+    nva[n++] = make_nv(":authority", 10, r->authority ? r->authority : "",
+                       r->authority ? strlen(r->authority) : 0);
+    nva[n++] = make_nv(":path", 5, r->path, strlen(r->path));
+    /* gRPC servers insist on it; it is the only TE HTTP/2 allows */
+    nva[n++] = make_nv("te", 2, "trailers", 8);
+    if (r->content_length >= 0) {
+        snprintf(clen, sizeof(clen), "%lld", (long long)r->content_length);
+        nva[n++] = make_nv("content-length", 14, clen, strlen(clen));
+    }
+    for (size_t i = 0; i < r->headers.len; i++) {
+        if (skip_request_field(&r->headers.items[i]))
+            continue;
+        nva[n++] = make_nv(r->headers.items[i].name, r->headers.items[i].name_len,
+                           r->headers.items[i].value, r->headers.items[i].value_len);
+    }
+    id = nghttp2_submit_request(c->ng, NULL, nva, n, x->has_body ? &prd : NULL, x);
+    free(nva);
+    if (id < 0)
+        return -1;
+    x->id = id;
+    x->reused = c->started++ > 0;
+    return 0;
+}
+
+/* Submits what waits (from the loop), then tells each stream its head is on its way. */
+static void start_pending(struct h2c_conn *c)
+{
+    struct wp_list ready;
+    wp_list_init(&ready);
+    while (c->state == H2C_READY && !wp_list_empty(&c->pending)) {
+        struct h2x *x = wp_container_of(c->pending.next, struct h2x, link);
+        wp_list_remove(&x->link);
+        if (submit(c, x) < 0) {
+            x_queue_free(x);
+            x_fail(x, WP_UPE_RESET, false);
+            continue;
+        }
+        wp_list_insert_tail(&ready, &x->link);
+    }
+    while (!wp_list_empty(&ready)) {
+        struct h2x *x = wp_container_of(ready.next, struct h2x, link);
+        wp_list_remove(&x->link);
+        wp_list_insert_tail(&c->streams, &x->link);
+        if (!x->done)
+            x->sink->ready(x->owner);
+    }
+}
+
+static void do_send(struct h2c_conn *c)
+{
+    int rv;
+    if (c->state == H2C_CLOSED || c->state == H2C_CONNECTING)
+        return;
+    start_pending(c);
+    if (c->state == H2C_CLOSED)
+        return;
+    rv = nghttp2_session_send(c->ng);
+    if (rv != 0) {
+        weir_log(WEIR_LOG_DEBUG, "h2 upstream send failed", "peer", c->peer, "error",
+                 nghttp2_strerror(rv), NULL);
+        conn_close(c, WP_UPE_RESET);
+        return;
+    }
+    if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng))
+        conn_close(c, WP_UPE_RESET);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    do_send(arg);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct h2c_conn *c = arg;
+    if (wp_list_empty(&c->streams) && wp_list_empty(&c->pending))
+        conn_close(c, WP_UPE_RESET);
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static ssize_t send_cb(nghttp2_session *ng, const uint8_t *data, size_t length, int flags,
+                       void *user_data)
+{
+    struct h2c_conn *c = user_data;
+    struct evbuffer *out;
+    if (!c->uc || !c->uc->bev)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    out = bufferevent_get_output(c->uc->bev);
+    if (evbuffer_get_length(out) >= WP_H2C_WRITE_HIGH)
+        return NGHTTP2_ERR_WOULDBLOCK;
+    if (evbuffer_add(out, data, length) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    return (ssize_t)length;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user_data)
+{
+    struct h2x *x = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    const char *n = (const char *)name;
+    int rc = 0;
+    if (!x || x->done || frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    if (x->got_head) {
+        if (namelen && n[0] != ':')
+            rc = wp_headers_add(&x->trailers, n, namelen, (const char *)value, valuelen);
+    } else if (namelen == 7 && memcmp(n, ":status", 7) == 0) {
+        x->resp.status = atoi((const char *)value);
+    } else if (namelen && n[0] == ':') {
+        /* no other pseudo-header belongs in a response */
+    } else if (namelen == 14 && memcmp(n, "content-length", 14) == 0) {
+        x->resp.content_length = strtoll((const char *)value, NULL, 10);
+    } else {
+        rc = wp_headers_add(&x->resp.headers, n, namelen, (const char *)value, valuelen);
+    }
+    return rc < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+}
+
+static void x_end(struct h2x *x)
+{
+    if (x->done)
+        return;
+    x->done = true;
+    if (!x->out_eof && x->conn && x->conn->state != H2C_CLOSED) {
+        /* the answer is complete before the request: the rest is not wanted */
+        nghttp2_submit_rst_stream(x->conn->ng, NGHTTP2_FLAG_NONE, x->id, NGHTTP2_NO_ERROR);
+        schedule_flush(x->conn);
+    }
+    x->sink->end(x->owner);
+}
+
+static void x_head(struct h2x *x, bool end)
+{
+    struct wp_response_head resp;
+    if (x->resp.status < 200) {
+        /* 100 Continue and 103: the real head follows */
+        wp_response_head_free(&x->resp);
+        x->resp.content_length = -1;
+        return;
+    }
+    x->got_head = true;
+    x->resp.version_major = 1;
+    x->resp.version_minor = 1;
+    x->resp.keep_alive = true;
+    x->resp.no_body = end || strcmp(x->req.method, "HEAD") == 0;
+    if (end && x->resp.content_length < 0 && x->resp.status != 204 && x->resp.status != 304)
+        x->resp.content_length = 0; /* an HTTP/1.1 client must not wait for a close */
+    resp = x->resp;
+    wp_response_head_init(&x->resp);
+    x->sink->head(x->owner, &resp);
+    wp_response_head_free(&resp);
+    if (end)
+        x_end(x);
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *user_data)
+{
+    struct h2c_conn *c = user_data;
+    struct h2x *x;
+    bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+
+    if (frame->hd.type == NGHTTP2_GOAWAY) {
+        if (c->state == H2C_READY || c->state == H2C_CONNECTING)
+            set_state(c, H2C_GOAWAY);
+        c->goaway_last_id = frame->goaway.last_stream_id;
+        /* the streams nghttp2 closes as refused, and the ones not yet sent, are
+         * tried again on another connection */
+        while (!wp_list_empty(&c->pending)) {
+            x = wp_container_of(c->pending.next, struct h2x, link);
+            x_queue_free(x);
+            x_fail(x, WP_UPE_RESET, true);
+        }
+        idle_check(c);
+        return 0;
+    }
+    x = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    if (!x || x->done)
+        return 0;
+    switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+        if (!x->got_head) {
+            x_head(x, end);
+        } else if (end) {
+            if (x->sink->trailers && x->trailers.len)
+                x->sink->trailers(x->owner, &x->trailers);
+            x_end(x);
+        }
+        return 0;
+    case NGHTTP2_DATA:
+        if (end && x->got_head)
+            x_end(x);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user_data)
+{
+    struct h2x *x = nghttp2_session_get_stream_user_data(ng, id);
+    if (!x || x->done || !x->got_head) {
+        nghttp2_session_consume(ng, id, len);
+        return 0;
+    }
+    x->sink->data(x->owner, (const char *)data, len);
+    if (x->paused && !x->done)
+        x->unconsumed += len;
+    else
+        nghttp2_session_consume(ng, id, len);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *user_data)
+{
+    struct h2c_conn *c = user_data;
+    struct h2x *x;
+    if (c->state == H2C_CLOSED)
+        return 0;
+    x = nghttp2_session_get_stream_user_data(ng, id);
+    if (!x)
+        return 0;
+    nghttp2_session_set_stream_user_data(ng, id, NULL);
+    x_queue_free(x);
+    if (!x->done) {
+        if (error_code == NGHTTP2_REFUSED_STREAM)
+            x_fail(x, WP_UPE_RESET, true);
+        else
+            x_fail(x, x->got_head ? WP_UPE_RESET_BODY : WP_UPE_RESET, false);
+    }
+    idle_check(c);
+    return 0;
+}
+
+/* ---- socket events ---- */
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+    struct h2c_conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    while (c->state != H2C_CLOSED && evbuffer_get_length(in)) {
+        struct evbuffer_iovec v;
+        ssize_t n;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        n = nghttp2_session_mem_recv(c->ng, v.iov_base, v.iov_len);
+        if (c->state == H2C_CLOSED)
+            return;
+        if (n < 0) {
+            WP_INC(&c->w->stats, WP_C_UPSTREAM_PROTOCOL_ERROR);
+            weir_log(WEIR_LOG_DEBUG, "h2 upstream protocol error", "peer", c->peer, "error",
+                     nghttp2_strerror((int)n), NULL);
+            conn_close(c, WP_UPE_PROTOCOL);
+            return;
+        }
+        evbuffer_drain(in, (size_t)n);
+    }
+    do_send(c);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+    do_send(arg);
+}
+
+static void event_cb(struct bufferevent *bev, short events, void *arg)
+{
+    struct h2c_conn *c = arg;
+    /* frames that came with the close still count (a GOAWAY, a last response) */
+    read_cb(bev, c);
+    conn_close(c, WP_UPE_RESET);
+}
+
+static nghttp2_session *new_session(struct h2c_conn *c)
+{
+    nghttp2_session_callbacks *cbs;
+    nghttp2_option *opt;
+    nghttp2_session *ng = NULL;
+    nghttp2_settings_entry iv[2] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, WP_H2C_STREAM_WIN},
+    };
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        return NULL;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        return NULL;
+    }
+    nghttp2_session_callbacks_set_send_callback(cbs, send_cb);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    if (nghttp2_session_client_new2(&ng, cbs, c, opt) != 0)
+        ng = NULL;
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    if (!ng)
+        return NULL;
+    if (nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, iv, 2) != 0 ||
+        nghttp2_session_set_local_window_size(ng, NGHTTP2_FLAG_NONE, 0, WP_H2C_CONN_WIN) != 0) {
+        nghttp2_session_del(ng);
+        return NULL;
+    }
+    return ng;
+}
+
+static void pool_connected(void *owner)
+{
+    struct h2c_conn *c = owner;
+    struct bufferevent *bev = c->uc->bev;
+    c->ng = new_session(c);
+    if (!c->ng) {
+        conn_close(c, WP_UPE_CONNECT);
+        return;
+    }
+    set_state(c, H2C_READY);
+    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+    bufferevent_setwatermark(bev, EV_WRITE, WP_H2C_WRITE_HIGH / 2, 0);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    schedule_flush(c);
+}
+
+static void pool_failed(void *owner, enum wp_up_fail why)
+{
+    struct h2c_conn *c = owner;
+    c->uc = NULL; /* the pool closed it */
+    conn_close(c, WP_UPE_CONNECT);
+}
+
+static const struct wp_upconn_handler pool_handler = {pool_connected, pool_failed};
+
+static int make_key(const struct wp_up_target *t, char *key, size_t cap)
+{
+    char addr[WP_ADDR_STRLEN], src[WP_ADDR_STRLEN] = "";
+    int n;
+    if (t->host)
+        snprintf(addr, sizeof(addr), "%s:%u", t->host, t->port);
+    else
+        wp_addr_format((const struct sockaddr *)&t->addr, addr, sizeof(addr));
+    if (t->bind_src)
+        wp_addr_format(t->bind_src, src, sizeof(src));
+    n = snprintf(key, cap, "%s|%s|%s", t->cluster, addr, src);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static struct h2c_conn *conn_for(struct wp_worker *w, const struct wp_up_target *t)
+{
+    char key[WP_H2C_KEY_MAX];
+    struct h2c_conn *c;
+    struct wp_up_target ct;
+
+    if (make_key(t, key, sizeof(key)) < 0)
+        return NULL;
+    for (struct wp_list *it = w->h2conns.next; it != &w->h2conns; it = it->next) {
+        c = wp_container_of(it, struct h2c_conn, link);
+        if ((c->state == H2C_CONNECTING || c->state == H2C_READY) && strcmp(c->key, key) == 0)
+            return c;
+    }
+    if (!(c = calloc(1, sizeof(*c))))
+        return NULL;
+    c->w = w;
+    memcpy(c->key, key, strlen(key) + 1);
+    wp_list_init(&c->pending);
+    wp_list_init(&c->streams);
+    c->goaway_last_id = INT32_MAX;
+    c->idle_ms = t->idle_timeout_ms > 0 ? t->idle_timeout_ms : WP_H2C_DEFAULT_IDLE;
+    c->flush_ev = event_new(w->base, -1, 0, flush_cb, c);
+    c->timer = evtimer_new(w->base, timer_cb, c);
+    ct = *t;
+    ct.poolable = false; /* this codec keeps the connection for itself */
+    if (!c->flush_ev || !c->timer || !(c->uc = wp_pool_acquire(w, &ct, &pool_handler, c))) {
+        if (c->flush_ev)
+            event_free(c->flush_ev);
+        if (c->timer)
+            event_free(c->timer);
+        free(c);
+        return NULL;
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s", c->uc->peer);
+    c->eps = c->uc->eps;
+    wp_list_insert_tail(&w->h2conns, &c->link);
+    return c;
+}
+
+/* ---- wp_upstream_ops ---- */
+
+static void op_send_data(struct wp_upstream *u, const char *data, size_t len)
+{
+    struct h2x *x = (struct h2x *)u;
+    if (x->done || x->out_eof || !len)
+        return;
+    evbuffer_add(x->out, data, len);
+    if (x->data_deferred && x->conn->state != H2C_CLOSED) {
+        x->data_deferred = false;
+        nghttp2_session_resume_data(x->conn->ng, x->id);
+    }
+    schedule_flush(x->conn);
+}
+
+static void op_send_end(struct wp_upstream *u)
+{
+    struct h2x *x = (struct h2x *)u;
+    if (x->done || x->out_eof)
+        return;
+    x->out_eof = true;
+    if (x->data_deferred && x->conn->state != H2C_CLOSED) {
+        x->data_deferred = false;
+        nghttp2_session_resume_data(x->conn->ng, x->id);
+    }
+    schedule_flush(x->conn);
+}
+
+static size_t op_write_buffered(struct wp_upstream *u)
+{
+    struct h2x *x = (struct h2x *)u;
+    size_t n = evbuffer_get_length(x->out);
+    if (n >= WP_H2C_STREAM_HIGH)
+        x->want_drained = true;
+    return n;
+}
+
+static void op_pause_response(struct wp_upstream *u, bool pause)
+{
+    struct h2x *x = (struct h2x *)u;
+    x->paused = pause;
+    if (!pause && x->unconsumed && x->conn->state != H2C_CLOSED && x->id > 0) {
+        nghttp2_session_consume(x->conn->ng, x->id, x->unconsumed);
+        x->unconsumed = 0;
+        schedule_flush(x->conn);
+    }
+}
+
+static void op_abort(struct wp_upstream *u)
+{
+    struct h2x *x = (struct h2x *)u;
+    struct h2c_conn *c = x->conn;
+    bool submitted = x->id > 0;
+    x->done = true;
+    if (!submitted || c->state == H2C_CLOSED) {
+        x_queue_free(x);
+        return;
+    }
+    /* the nghttp2 stream may still read from x: it is freed when the stream closes */
+    if (!x->queued_free) {
+        nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, x->id, NGHTTP2_CANCEL);
+        schedule_flush(c);
+    }
+}
+
+static bool op_reused(const struct wp_upstream *u)
+{
+    return ((const struct h2x *)u)->reused;
+}
+
+static struct wp_endpoint_stats *op_endpoint_stats(const struct wp_upstream *u)
+{
+    return ((const struct h2x *)u)->conn->eps;
+}
+
+static const struct wp_upstream_ops ops = {
+    op_send_data, op_send_end, op_write_buffered, op_pause_response,
+    op_abort,     op_reused,   op_endpoint_stats,
+};
+
+struct wp_upstream *wp_h2_client_start(struct wp_worker *w, const struct wp_up_sink *sink,
+                                       void *owner, const struct wp_up_target *t,
+                                       const struct wp_request_head *req, size_t max_header_bytes,
+                                       size_t max_headers)
+{
+    struct h2x *x = calloc(1, sizeof(*x));
+    (void)max_header_bytes;
+    (void)max_headers;
+    if (!x)
+        return NULL;
+    x->base.ops = &ops;
+    x->w = w;
+    x->sink = sink;
+    x->owner = owner;
+    wp_list_init(&x->link);
+    wp_request_head_init(&x->req);
+    wp_response_head_init(&x->resp);
+    x->resp.content_length = -1;
+    wp_headers_init(&x->trailers);
+    x->has_body = !(req->content_length == 0 || (req->content_length < 0 && !req->chunked));
+    x->out_eof = !x->has_body; /* END_STREAM goes with the head */
+    x->out = evbuffer_new();
+    if (!x->out || wp_str_replace(&x->req.method, req->method, strlen(req->method)) < 0 ||
+        wp_str_replace(&x->req.path, req->path, strlen(req->path)) < 0 ||
+        (req->authority &&
+         wp_str_replace(&x->req.authority, req->authority, strlen(req->authority)) < 0) ||
+        (req->scheme && wp_str_replace(&x->req.scheme, req->scheme, strlen(req->scheme)) < 0) ||
+        wp_headers_copy(&x->req.headers, &req->headers) < 0)
+        goto fail;
+    x->req.content_length = req->content_length;
+    x->conn = conn_for(w, t);
+    if (!x->conn)
+        goto fail;
+    wp_list_insert_tail(&x->conn->pending, &x->link);
+    event_del(x->conn->timer);
+    schedule_flush(x->conn);
+    return &x->base;
+fail:
+    wp_request_head_free(&x->req);
+    wp_response_head_free(&x->resp);
+    wp_headers_free(&x->trailers);
+    if (x->out)
+        evbuffer_free(x->out);
+    free(x);
+    return NULL;
+}
+
+void wp_h2_client_shutdown(struct wp_worker *w)
+{
+    while (!wp_list_empty(&w->h2conns))
+        conn_close(wp_container_of(w->h2conns.next, struct h2c_conn, link), WP_UPE_RESET);
+}
