@@ -1,0 +1,356 @@
+#include "reconcile.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "kube/cache.h"
+#include "scope.h"
+
+/* The informers the translation reads: Namespaces up to the last mesh kind
+ * (enum weir_op_watch keeps them first). */
+#define N_SNAP (WEIR_OP_W_LAST_CR + 1)
+
+struct weir_op_reconciler {
+    struct weir_op_reconciler_options o;
+    char *root_ns;
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+};
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool in_batch(const char *const *keys, size_t n, const char *ns)
+{
+    return ns && bsearch(&ns, keys, n, sizeof(*keys), cmp_str) != NULL;
+}
+
+/* An object of a snapshot by namespace and name (ns NULL: cluster-scoped);
+ * the snapshot is sorted by its cache key. */
+static const json_t *find_obj(const struct weir_kube_snapshot *s, const char *ns, const char *name)
+{
+    char want[WEIR_KUBE_KEY_MAX], key[WEIR_KUBE_KEY_MAX];
+    size_t lo = 0, hi = s->len;
+
+    if (ns)
+        snprintf(want, sizeof(want), "%s/%s", ns, name);
+    else
+        snprintf(want, sizeof(want), "%s", name);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (weir_kube_object_key(s->items[mid], key, sizeof(key)) != 0)
+            return NULL; /* cannot happen: the cache keyed it */
+        int c = strcmp(key, want);
+        if (c == 0)
+            return s->items[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static const struct weir_translate_config *find_config(const struct weir_translate_result *res,
+                                                       const char *ns)
+{
+    size_t lo = 0, hi = res->n_configs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(res->configs[mid].namespace_, ns);
+        if (c == 0)
+            return &res->configs[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* sorted by namespace per the header; a linear look keeps us safe if not */
+    for (size_t i = 0; i < res->n_configs; i++)
+        if (strcmp(res->configs[i].namespace_, ns) == 0)
+            return &res->configs[i];
+    return NULL;
+}
+
+static void set_all(enum weir_op_result *out, size_t n, enum weir_op_result r)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = weir_op_worse(out[i], r);
+}
+
+void weir_op_reconcile_batch(struct weir_op_reconciler *r, const char *const *keys, size_t n,
+                             enum weir_op_result *out)
+{
+    struct weir_kube_snapshot ks[N_SNAP];
+    struct weir_snapshot snap;
+    struct weir_translate_result res;
+    struct weir_translate_settings set = {.root_namespace = r->root_ns};
+    const char **mesh = calloc(n ? n : 1, sizeof(*mesh));
+    bool *terminating = calloc(n ? n : 1, sizeof(*terminating));
+    size_t n_mesh = 0;
+    bool full = false, leader_lost = false, translated = false;
+    char *td = weir_op_watchers_trust_domain(r->o.watchers);
+    double t0 = mono(), t1 = t0, t2 = t0;
+
+    memset(ks, 0, sizeof(ks));
+    memset(&res, 0, sizeof(res));
+    weir_snapshot_init(&snap);
+    for (size_t i = 0; i < n; i++)
+        out[i] = WEIR_OP_OK;
+    if (!mesh || !terminating)
+        goto oom;
+
+    for (int w = 0; w < N_SNAP; w++) {
+        if (weir_kube_informer_snapshot(weir_op_watchers_informer(r->o.watchers, w), &ks[w]) != 0)
+            goto oom;
+        for (size_t i = 0; i < ks[w].len; i++)
+            if (weir_snapshot_add(&snap, ks[w].items[i], NULL, 0, NULL) < 0)
+                goto oom;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *nsobj = find_obj(&ks[WEIR_OP_W_NAMESPACES], NULL, keys[i]);
+        terminating[i] = nsobj && json_object_get(json_object_get(nsobj, "metadata"),
+                                                  "deletionTimestamp") != NULL;
+        if (nsobj && !terminating[i] && weir_op_namespace_in_mesh(nsobj))
+            mesh[n_mesh++] = keys[i];
+    }
+    for (size_t i = 0; i < snap.n_crs && !full; i++)
+        full = in_batch(keys, n, snap.crs[i].namespace_);
+
+    set.trust_domain = td;
+    if (!full) {
+        set.namespaces = mesh;
+        set.n_namespaces = n_mesh;
+    }
+    t1 = mono();
+    if (weir_translate(&snap, &set, &res) != 0)
+        goto oom;
+    translated = true;
+    t2 = mono();
+
+    for (size_t i = 0; i < n && !leader_lost; i++) {
+        /* the namespace controller is emptying it: nothing to write there */
+        if (terminating[i])
+            continue;
+        bool is_mesh = in_batch(mesh, n_mesh, keys[i]);
+        if (is_mesh) {
+            const struct weir_translate_config *cfg = find_config(&res, keys[i]);
+            if (!cfg) {
+                weir_log(WEIR_LOG_ERROR, "the translation gave no config for a mesh namespace",
+                         "namespace", keys[i], NULL);
+                out[i] = WEIR_OP_FAILED;
+                continue;
+            }
+            out[i] = weir_op_writer_sync(r->o.writer, keys[i], cfg);
+        } else {
+            out[i] = weir_op_writer_remove(r->o.writer, keys[i]);
+        }
+        leader_lost = out[i] == WEIR_OP_NOT_LEADER;
+    }
+    for (size_t i = 0; i < res.n_statuses && !leader_lost; i++) {
+        const struct weir_cr_status *st = &res.statuses[i];
+        const char **k = bsearch(&st->namespace_, keys, n, sizeof(*keys), cmp_str);
+        if (!k || terminating[k - keys])
+            continue;
+        enum weir_op_watch w = weir_op_watch_of_kind(st->kind);
+        if (w >= N_SNAP)
+            continue;
+        /* the generation the translation read, which the snapshot holds even
+         * for objects the model refused */
+        const json_t *seen = find_obj(&ks[w], st->namespace_, st->name);
+        if (!seen)
+            continue;
+        json_int_t gen =
+            json_integer_value(json_object_get(json_object_get(seen, "metadata"), "generation"));
+        json_t *current = weir_kube_informer_get(weir_op_watchers_informer(r->o.watchers, w),
+                                                 st->namespace_, st->name);
+        enum weir_op_result sr =
+            weir_op_status_sync(r->o.status, weir_op_watch_resource(w), st, (int64_t)gen, current);
+        json_decref(current);
+        size_t idx = (size_t)(k - keys);
+        out[idx] = weir_op_worse(out[idx], sr);
+        leader_lost = sr == WEIR_OP_NOT_LEADER;
+    }
+    if (leader_lost)
+        set_all(out, n, WEIR_OP_NOT_LEADER);
+    if (weir_log_get_level() <= WEIR_LOG_DEBUG) {
+        for (size_t i = 0; i < res.diags.len; i++) {
+            char *msg = weir_diag_format(&res.diags.items[i]);
+            weir_log(WEIR_LOG_DEBUG, "translation remark", "remark", msg, NULL);
+            free(msg);
+        }
+    }
+    goto done;
+
+oom:
+    weir_log(WEIR_LOG_ERROR, "out of memory during a reconcile; retrying", NULL);
+    set_all(out, n, WEIR_OP_RETRY);
+done:;
+    double t3 = mono();
+    if (translated)
+        weir_op_metrics_batch(r->o.metrics, t3 - t0, t2 - t1);
+    for (size_t i = 0; i < n; i++)
+        weir_op_metrics_reconciled(r->o.metrics, out[i]);
+    if (weir_log_get_level() <= WEIR_LOG_DEBUG) {
+        char ms[32], count[32], tms[32];
+        snprintf(ms, sizeof(ms), "%.1f", (t3 - t0) * 1e3);
+        snprintf(tms, sizeof(tms), "%.1f", (t2 - t1) * 1e3);
+        snprintf(count, sizeof(count), "%zu", n);
+        weir_log(WEIR_LOG_DEBUG, "reconciled", "namespaces", count, "first", n ? keys[0] : NULL,
+                 "full", full ? "true" : "false", "ms", ms, "translateMs", tms, NULL);
+    }
+    weir_translate_result_free(&res);
+    weir_snapshot_free(&snap);
+    for (int w = 0; w < N_SNAP; w++)
+        weir_kube_snapshot_free(&ks[w]);
+    free(mesh);
+    free(terminating);
+    free(td);
+}
+
+/* ---- the thread ---- */
+
+static void nap(struct weir_op_reconciler *r, double seconds)
+{
+    struct timespec ts;
+    pthread_mutex_lock(&r->lock);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double until = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + seconds;
+    ts.tv_sec = (time_t)until;
+    ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+    if (!atomic_load(&r->stop))
+        pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *run(void *arg)
+{
+    struct weir_op_reconciler *r = arg;
+    size_t max = r->o.batch_max ? r->o.batch_max : WEIR_OP_BATCH_MAX;
+    const char **keys = calloc(max, sizeof(*keys));
+    enum weir_op_result *out = calloc(max, sizeof(*out));
+    bool synced = false;
+
+    if (!keys || !out) {
+        weir_log(WEIR_LOG_ERROR, "out of memory starting the reconcile worker", NULL);
+        goto out;
+    }
+    while (!atomic_load(&r->stop)) {
+        if (!synced) {
+            if (!(synced = weir_op_watchers_synced(r->o.watchers))) {
+                nap(r, 0.1);
+                continue;
+            }
+            weir_log(WEIR_LOG_INFO, "caches synced", NULL);
+        }
+        if (!weir_op_gate_open(&r->o.gate)) {
+            nap(r, 0.1);
+            continue;
+        }
+        size_t n = weir_op_queue_get_batch(r->o.queue, keys, max, 0.5);
+        if (!n)
+            continue;
+        weir_op_reconcile_batch(r, keys, n, out);
+        for (size_t i = 0; i < n; i++) {
+            switch (out[i]) {
+            case WEIR_OP_OK:
+            case WEIR_OP_FAILED:
+                weir_op_queue_forget(r->o.queue, keys[i]);
+                break;
+            case WEIR_OP_RETRY: {
+                double d = 0;
+                char delay[32];
+                weir_op_queue_add_rate_limited(r->o.queue, keys[i], &d);
+                snprintf(delay, sizeof(delay), "%.2f", d);
+                weir_log(WEIR_LOG_WARN, "reconcile failed; retrying", "namespace", keys[i], "in",
+                         delay, NULL);
+                break;
+            }
+            case WEIR_OP_NOT_LEADER:
+                weir_op_queue_add(r->o.queue, keys[i]);
+                break;
+            }
+            weir_op_queue_done(r->o.queue, keys[i]);
+        }
+    }
+out:
+    free(keys);
+    free(out);
+    return NULL;
+}
+
+int weir_op_reconciler_new(const struct weir_op_reconciler_options *opts,
+                           struct weir_op_reconciler **out)
+{
+    struct weir_op_reconciler *r = calloc(1, sizeof(*r));
+    pthread_condattr_t attr;
+    *out = NULL;
+    if (!r)
+        return -1;
+    r->o = *opts;
+    r->root_ns = opts->root_namespace ? strdup(opts->root_namespace) : NULL;
+    if (opts->root_namespace && !r->root_ns) {
+        free(r);
+        return -1;
+    }
+    atomic_init(&r->stop, false);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    *out = r;
+    return 0;
+}
+
+int weir_op_reconciler_start(struct weir_op_reconciler *r)
+{
+    if (pthread_create(&r->thread, NULL, run, r) != 0)
+        return -1;
+    r->started = true;
+    return 0;
+}
+
+void weir_op_reconciler_stop(struct weir_op_reconciler *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    atomic_store(&r->stop, true);
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    weir_op_queue_shutdown(r->o.queue);
+    if (r->started) {
+        pthread_join(r->thread, NULL);
+        r->started = false;
+    }
+}
+
+void weir_op_reconciler_free(struct weir_op_reconciler *r)
+{
+    if (!r)
+        return;
+    weir_op_reconciler_stop(r);
+    pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->lock);
+    free(r->root_ns);
+    free(r);
+}
