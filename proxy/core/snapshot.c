@@ -202,7 +202,7 @@ void wp_snapshot_warn_unsupported(const struct wp_snapshot *s, const struct wp_i
 {
     const struct weir_proxy_config *cfg = s->cfg;
     const char *cors = NULL, *tls_routes = NULL, *h2 = NULL;
-    const char *outlier = NULL, *origination = NULL, *breakers = NULL, *h2up = NULL;
+    const char *origination = NULL, *h2up = NULL;
 
     for (size_t i = 0; i < cfg->n_services; i++) {
         const struct weir_pc_service *svc = &cfg->services[i];
@@ -221,17 +221,11 @@ void wp_snapshot_warn_unsupported(const struct wp_snapshot *s, const struct wp_i
     for (size_t i = 0; i < cfg->n_clusters; i++) {
         const struct weir_pc_cluster *c = &cfg->clusters[i];
         const struct weir_pc_connection_pool *cp = &c->connection_pool;
-        if (!outlier && c->outlier_detection)
-            outlier = c->name;
         if (!origination &&
             (c->tls.mode == WEIR_PC_TLS_SIMPLE || c->tls.mode == WEIR_PC_TLS_MUTUAL))
             origination = c->name;
         if (!h2up && cp->h2_upgrade_policy == WEIR_PC_H2_UPGRADE)
             h2up = c->name;
-        if (!breakers &&
-            (cp->max_connections < 4294967295LL || cp->http1_max_pending_requests < 4294967295LL ||
-             cp->http2_max_requests < 4294967295LL || cp->max_retries < 4294967295LL))
-            breakers = c->name;
     }
     if (h2)
         warn("http2/grpc ports (HTTP/1.1 requests are served; HTTP/2 passes through as TCP)", h2);
@@ -239,16 +233,10 @@ void wp_snapshot_warn_unsupported(const struct wp_snapshot *s, const struct wp_i
         warn("tls routes by SNI (TLS passes through as TCP routes)", tls_routes);
     if (cors)
         warn("corsPolicy", cors);
-    if (outlier)
-        warn("outlierDetection", outlier);
     if (origination)
         warn("TLS origination (the cluster answers 503 UF)", origination);
     if (h2up)
         warn("h2UpgradePolicy upgrade (HTTP/1.1 is sent)", h2up);
-    if (breakers)
-        warn("connectionPool limits (maxConnections, http1MaxPendingRequests, "
-             "http2MaxRequests, maxRetries)",
-             breakers);
     for (size_t i = 0; i < cfg->n_rate_limits; i++) {
         const struct weir_pc_rate_limit *rl = &cfg->rate_limits[i];
         if (!rl->selector || weir_pc_selector_matches(&rl->selector->match_labels, &id->labels)) {

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "http2/client.h"
 #include "lb/balancer.h"
+#include "upstream/outlier.h"
 #include "upstream/pool.h"
 
 uint64_t wp_now_us(void)
@@ -72,6 +73,7 @@ static void wsnap_free(struct wp_wsnap *ws)
 {
     size_t n = ws->snap->cfg->n_clusters;
     for (size_t i = 0; i < n; i++) {
+        wp_outlier_destroy(ws->clusters[i].outlier); /* before the balancer it drives */
         if (ws->clusters[i].lb)
             wp_lb_destroy(ws->clusters[i].lb);
     }
@@ -91,6 +93,8 @@ static void install_snapshot(struct wp_worker *w, struct wp_snapshot *s)
         wp_snapshot_unref(s);
         return;
     }
+    for (size_t i = 0; i < n; i++)
+        wp_limits_init(&ws->clusters[i].limits, &s->cfg->clusters[i].connection_pool);
     ws->snap = s;
     ws->w = w;
     ws->refs = 1; /* the worker's own reference as "current" */

@@ -30,12 +30,14 @@
 #include "core/rand.h"
 #include "core/strmap.h"
 #include "telemetry/stats.h"
+#include "upstream/limits.h"
 
 struct event;
 struct event_base;
 struct evdns_base;
 struct evconnlistener;
 struct wp_lb;
+struct wp_outlier;
 
 struct wp_deferred {
     struct wp_list link;
@@ -55,11 +57,10 @@ struct wp_tracked {
 
 /* Per cluster, per worker, per snapshot. */
 struct wp_cluster_state {
-    struct wp_lb *lb; /* created on first use */
-    uint32_t active_retries;
-    uint32_t active_requests;
-    uint32_t pending; /* requests waiting for a connection */
-    uint32_t connections;
+    struct wp_lb *lb;                /* created on first use */
+    struct wp_cluster_limits limits; /* connectionPool circuit breakers (upstream/limits.h) */
+    struct wp_outlier *outlier;      /* outlierDetection, created on first use */
+    struct wp_cluster_stats *cstats; /* NULL until looked up */
 };
 
 struct wp_wsnap {

@@ -15,12 +15,15 @@
 #include "core/log.h"
 #include "core/worker.h"
 #include "http/apply.h"
+#include "http/cors.h"
 #include "http/mirror.h"
 #include "http1/client.h"
 #include "http2/client.h"
 #include "lb/balancer.h"
 #include "route/router.h"
 #include "telemetry/access_log.h"
+#include "upstream/limits.h"
+#include "upstream/outlier.h"
 
 /* Request body bytes held for an upstream that cannot take them yet, before the
  * client is paused. Retries may hold more (maxRetryBodyBytes); this is the bound for
@@ -34,6 +37,7 @@ enum wp_stream_state {
     WP_SS_DELAYED,
     WP_SS_CONNECTING,
     WP_SS_WAITING,
+    WP_SS_PENDING, /* in the cluster's queue for a connection (maxConnections) */
     WP_SS_BACKOFF,
     WP_SS_RESPONDING,
     WP_SS_DONE,
@@ -41,8 +45,8 @@ enum wp_stream_state {
 
 static const char *state_name(enum wp_stream_state st)
 {
-    static const char *const names[] = {"routing", "delayed",    "connecting", "waiting",
-                                        "backoff", "responding", "done"};
+    static const char *const names[] = {"routing", "delayed", "connecting", "waiting",
+                                        "pending", "backoff", "responding", "done"};
     return names[st];
 }
 
@@ -51,6 +55,7 @@ enum timer_kind {
     TIMER_DELAY,
     TIMER_BACKOFF,
     TIMER_PER_TRY,
+    TIMER_PENDING, /* a connection slot was handed over: go on from the loop */
 };
 
 struct wp_stream {
@@ -106,6 +111,10 @@ struct wp_stream {
     char upstream_host[WP_ADDR_STRLEN];
     struct wp_endpoint_stats *eps;
     bool counted_active;
+
+    /* circuit breakers (upstream/limits.h): the slots this stream holds */
+    struct wp_limit_waiter waiter;
+    bool held_request, held_connection, held_retry;
 
     struct event *deadline;
     struct event *timer;
@@ -248,8 +257,69 @@ static void touch(struct wp_stream *s)
         arm_ms(s->idle, ms);
 }
 
+/* ---- circuit breakers and outlier detection ---- */
+
+/* The per-worker state of the stream's cluster; NULL for inbound and passthrough. */
+static struct wp_cluster_state *cstate(struct wp_stream *s)
+{
+    if (!s->cluster || !s->ws || s->inbound || s->passthrough)
+        return NULL;
+    return &s->ws->clusters[s->cluster_index];
+}
+
+static struct wp_cluster_stats *cluster_stats(struct wp_stream *s, struct wp_cluster_state *cs)
+{
+    if (!cs->cstats)
+        cs->cstats = wp_stats_cluster(&s->w->stats, s->cluster->name);
+    return cs->cstats;
+}
+
+static void limits_connection_end(struct wp_stream *s)
+{
+    struct wp_cluster_state *cs = cstate(s);
+    if (cs && s->held_connection) {
+        s->held_connection = false;
+        wp_limits_connection_end(&cs->limits);
+    }
+}
+
+/* Everything the stream still holds, once it is done. */
+static void limits_release(struct wp_stream *s)
+{
+    struct wp_cluster_state *cs = cstate(s);
+    if (!cs)
+        return;
+    wp_limits_cancel(&cs->limits, &s->waiter);
+    limits_connection_end(s);
+    if (s->held_request) {
+        s->held_request = false;
+        wp_limits_request_end(&cs->limits);
+    }
+    if (s->held_retry) {
+        s->held_retry = false;
+        wp_limits_retry_end(&cs->limits);
+    }
+}
+
+/* One outcome of the current endpoint: an HTTP status or WP_OUTLIER_LOCAL_FAILURE. */
+static void outlier_report(struct wp_stream *s, int status)
+{
+    struct wp_cluster_state *cs = cstate(s);
+    if (!cs || !s->cluster->outlier_detection || s->endpoint < 0 || !s->lb)
+        return;
+    if (!cs->outlier) {
+        struct wp_cluster_stats *st = cluster_stats(s, cs);
+        cs->outlier =
+            wp_outlier_new(s->w->base, s->cluster, s->lb, st ? &st->outlier_ejections : NULL);
+        if (!cs->outlier)
+            return;
+    }
+    wp_outlier_report(cs->outlier, s->endpoint, status, wp_now_us());
+}
+
 static void lb_end(struct wp_stream *s)
 {
+    limits_connection_end(s);
     if (s->lb && s->endpoint >= 0 && s->counted_active) {
         wp_lb_request_end(s->lb, s->endpoint);
         s->counted_active = false;
@@ -270,6 +340,7 @@ static void done(struct wp_stream *s)
 {
     set_state(s, WP_SS_DONE);
     stop_timers(s);
+    limits_release(s);
     record(s);
 }
 
@@ -312,6 +383,8 @@ static void local_reply_ex(struct wp_stream *s, int status, const char *body, si
     if (route_ops && s->route) {
         wp_apply_header_ops(&resp.headers, &s->route->headers.response);
     }
+    if (s->route)
+        wp_cors_response_headers(s->route->cors, s->req.method, &s->req.headers, &resp.headers);
     add_flags_header(s, &resp.headers);
     s->status = status;
     s->resp_head_sent = true;
@@ -446,6 +519,19 @@ static int retry_verdict(struct wp_stream *s, bool condition)
         return -1;
     if (s->retries_done >= r->attempts || !s->retain || s->resp_head_sent || s->req.upgrade)
         return 0;
+    if (!s->held_retry && cstate(s)) {
+        /* connectionPool.http.maxRetries: no retry, and Envoy's UO on the answer */
+        struct wp_cluster_state *cs = cstate(s);
+        if (!wp_limits_retry_begin(&cs->limits)) {
+            struct wp_cluster_stats *st = cluster_stats(s, cs);
+            WP_INC(&s->w->stats, WP_C_UPSTREAM_RQ_RETRY_OVERFLOW);
+            if (st)
+                wp_stat_add(&st->overflow, 1);
+            s->flags |= WP_RF_UO;
+            return -1;
+        }
+        s->held_retry = true;
+    }
     return 1;
 }
 
@@ -608,6 +694,55 @@ static bool upstream_is_h2(const struct wp_stream *s)
     return p == WEIR_PC_PROTO_HTTP2 || p == WEIR_PC_PROTO_GRPC;
 }
 
+static void limits_wake(struct wp_limit_waiter *wt)
+{
+    struct wp_stream *s = wp_container_of(wt, struct wp_stream, waiter);
+    s->held_connection = true;
+    s->timer_kind = TIMER_PENDING;
+    arm_ms(s->timer, 0);
+}
+
+static void overflow(struct wp_stream *s, struct wp_cluster_state *cs, const char *details)
+{
+    struct wp_cluster_stats *st = cluster_stats(s, cs);
+    if (st)
+        wp_stat_add(&st->overflow, 1);
+    local_reply(s, 503, WP_RF_UO, details, "weir: upstream overflow (circuit breaker)\n");
+}
+
+/* The cluster's circuit breakers, before an endpoint is picked. true: go on;
+ * false: the stream waits in the pending queue or was answered 503 UO. */
+static bool limits_admit(struct wp_stream *s)
+{
+    struct wp_cluster_state *cs = cstate(s);
+    if (!cs)
+        return true;
+    if (!s->held_request) {
+        if (!wp_limits_request_begin(&cs->limits)) {
+            overflow(s, cs, "upstream_max_requests_overflow");
+            return false;
+        }
+        s->held_request = true;
+    }
+    /* maxConnections bounds HTTP/1.1 connections; an HTTP/2 upstream multiplexes
+     * every exchange on one connection per endpoint */
+    if (s->held_connection || upstream_is_h2(s))
+        return true;
+    s->waiter.wake = limits_wake;
+    switch (wp_limits_connection_begin(&cs->limits, &s->waiter)) {
+    case WP_LIMIT_GRANTED:
+        s->held_connection = true;
+        return true;
+    case WP_LIMIT_QUEUED:
+        set_state(s, WP_SS_PENDING);
+        return false;
+    case WP_LIMIT_OVERFLOW:
+        break;
+    }
+    overflow(s, cs, "upstream_pending_overflow");
+    return false;
+}
+
 static void start_attempt(struct wp_stream *s)
 {
     struct wp_up_target t;
@@ -667,6 +802,8 @@ static void start_attempt(struct wp_stream *s)
                 local_reply(s, 503, WP_RF_UH, "no_healthy_upstream", "weir: no healthy upstream\n");
                 return;
             }
+            if (!limits_admit(s))
+                return;
             s->lb = wp_wsnap_lb(s->ws, s->cluster_index);
             if (!s->lb) {
                 local_reply(s, 503, WP_RF_UH, "no_healthy_upstream", "weir: no healthy upstream\n");
@@ -735,6 +872,8 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     struct wp_stream *s = arg;
     if (s->state == WP_SS_DONE || s->state == WP_SS_RESPONDING)
         return;
+    if (s->up)
+        outlier_report(s, 504);
     WP_INC(&s->w->stats, WP_C_UPSTREAM_RQ_TIMEOUT);
     if (s->eps)
         wp_stat_add(&s->eps->rq_timeout, 1);
@@ -747,6 +886,7 @@ static void per_try_timeout(struct wp_stream *s)
 {
     int v;
     WP_INC(&s->w->stats, WP_C_UPSTREAM_RQ_PER_TRY_TIMEOUT);
+    outlier_report(s, 504);
     if (s->eps)
         wp_stat_add(&s->eps->rq_timeout, 1);
     drop_upstream(s);
@@ -777,6 +917,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     case TIMER_PER_TRY:
         if (s->state == WP_SS_CONNECTING || s->state == WP_SS_WAITING)
             per_try_timeout(s);
+        break;
+    case TIMER_PENDING:
+        if (s->state == WP_SS_PENDING)
+            start_attempt(s);
         break;
     case TIMER_NONE:
         break;
@@ -927,6 +1071,12 @@ static void proceed_after_delay(struct wp_stream *s)
 static void apply_fault(struct wp_stream *s)
 {
     const struct weir_pc_fault *f = s->route ? s->route->fault : NULL;
+    /* CORS comes before faults, as in Istio's filter chain */
+    if (s->route && wp_cors_answers_preflight(s->route->cors, s->req.method, &s->req.headers)) {
+        s->details = "cors_preflight";
+        local_reply_ex(s, WP_CORS_PREFLIGHT_STATUS, NULL, 0, NULL, NULL, false);
+        return;
+    }
     if (f && f->delay && wp_rand_below(&s->w->rng, WEIR_PC_PPM_MAX) < f->delay_ppm) {
         WP_INC(&s->w->stats, WP_C_FAULT_DELAYS);
         s->flags |= WP_RF_DI;
@@ -1239,6 +1389,7 @@ static void prepare_response(struct wp_stream *s, struct wp_response_head *resp)
         wp_apply_header_ops(&resp->headers, &s->route->headers.response);
         if (s->dest)
             wp_apply_header_ops(&resp->headers, &s->dest->headers.response);
+        wp_cors_response_headers(s->route->cors, s->req.method, &s->req.headers, &resp->headers);
     }
     wp_header_append_list(&resp->headers, "via", "1.1 weir");
     if (s->set_cookie)
@@ -1258,6 +1409,7 @@ static void up_head(void *owner, struct wp_response_head *resp)
         event_del(s->timer);
         s->timer_kind = TIMER_NONE;
     }
+    outlier_report(s, resp->status);
     v = retry_verdict(s, s->route && s->route->retries &&
                              retry_on_status(s->route->retries, resp->status));
     if (v > 0) {
@@ -1369,6 +1521,7 @@ static void up_failed(void *owner, enum wp_up_error e, bool reused_connection)
         start_attempt(s);
         return;
     }
+    outlier_report(s, e == WP_UPE_PROTOCOL ? 502 : WP_OUTLIER_LOCAL_FAILURE);
     if (e == WP_UPE_PROTOCOL) {
         WP_INC(&s->w->stats, WP_C_UPSTREAM_PROTOCOL_ERROR);
         local_reply(s, 502, WP_RF_UPE, "upstream_protocol_error",

@@ -15,6 +15,10 @@
  *      |                ^              |
  *      +----------------+--------------+--> RESPONDING --> DONE
  *
+ * PENDING sits before CONNECTING: the cluster's HTTP/1.1 connections are all in use
+ * (connectionPool.tcp.maxConnections) and the stream waits in the cluster's queue
+ * (upstream/limits.h) until one is given back.
+ *
  * A retry is possible only while no response byte has gone downstream and the whole
  * request body so far is still held (limits.maxRetryBodyBytes).
  *

@@ -30,6 +30,7 @@ static const char *const counter_names[WP_C__COUNT] = {
     [WP_C_UPSTREAM_RQ_TOTAL] = "weir_proxy_upstream_rq_total",
     [WP_C_UPSTREAM_RQ_REUSED] = "weir_proxy_upstream_rq_reused_cx_total",
     [WP_C_UPSTREAM_RQ_RETRY] = "weir_proxy_upstream_rq_retry_total",
+    [WP_C_UPSTREAM_RQ_RETRY_OVERFLOW] = "weir_proxy_upstream_rq_retry_overflow_total",
     [WP_C_UPSTREAM_RQ_TIMEOUT] = "weir_proxy_upstream_rq_timeout_total",
     [WP_C_UPSTREAM_RQ_PER_TRY_TIMEOUT] = "weir_proxy_upstream_rq_per_try_timeout_total",
     [WP_C_UPSTREAM_PROTOCOL_ERROR] = "weir_proxy_upstream_protocol_errors_total",
@@ -59,6 +60,7 @@ void wp_stats_init(struct wp_stats *s)
     wp_strmap_init(&s->http_index);
     wp_strmap_init(&s->tcp_index);
     wp_strmap_init(&s->ep_index);
+    wp_strmap_init(&s->cl_index);
 }
 
 void wp_stats_free(struct wp_stats *s)
@@ -88,6 +90,12 @@ void wp_stats_free(struct wp_stats *s)
     wp_strmap_free(&s->http_index, NULL);
     wp_strmap_free(&s->tcp_index, NULL);
     wp_strmap_free(&s->ep_index, NULL);
+    for (struct wp_cluster_stats *c = atomic_load(&s->cl_head), *n; c; c = n) {
+        n = c->next;
+        free(c->cluster);
+        free(c);
+    }
+    wp_strmap_free(&s->cl_index, NULL);
 }
 
 /* Appends a Prometheus label value with its escapes. */
@@ -258,6 +266,25 @@ struct wp_endpoint_stats *wp_stats_endpoint(struct wp_stats *s, const char *clus
     e->next = atomic_load_explicit(&s->ep_head, memory_order_relaxed);
     atomic_store_explicit(&s->ep_head, e, memory_order_release);
     return e;
+}
+
+struct wp_cluster_stats *wp_stats_cluster(struct wp_stats *s, const char *cluster)
+{
+    size_t len = strlen(cluster);
+    struct wp_cluster_stats *c = wp_strmap_get(&s->cl_index, cluster, len);
+    if (c)
+        return c;
+    if (s->n_cl >= WP_STATS_MAX_SERIES || !(c = calloc(1, sizeof(*c))))
+        return NULL;
+    if (!(c->cluster = strdup(cluster)) || wp_strmap_put(&s->cl_index, cluster, len, c, NULL) < 0) {
+        free(c->cluster);
+        free(c);
+        return NULL;
+    }
+    s->n_cl++;
+    c->next = atomic_load_explicit(&s->cl_head, memory_order_relaxed);
+    atomic_store_explicit(&s->cl_head, c, memory_order_release);
+    return c;
 }
 
 uint64_t wp_stats_sum(struct wp_stats *const *workers, size_t n_workers, enum wp_counter c)
@@ -458,6 +485,71 @@ static void render_istio(struct evbuffer *out, struct wp_stats *const *workers, 
     wp_strmap_free(&tm, free);
 }
 
+struct agg_cluster {
+    const char *cluster;
+    uint64_t overflow, outlier_ejections;
+};
+
+static int cmp_agg_cluster(const void *a, const void *b)
+{
+    return strcmp((*(struct agg_cluster *const *)a)->cluster,
+                  (*(struct agg_cluster *const *)b)->cluster);
+}
+
+/* weir_upstream_overflow_total{cluster} and weir_outlier_ejections_total{cluster},
+ * summed over the workers. prom: Prometheus text, else the /stats form. */
+static void render_clusters(struct evbuffer *out, struct wp_stats *const *workers, size_t n_workers,
+                            bool prom)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } fams[] = {
+        {"weir_upstream_overflow_total", offsetof(struct agg_cluster, overflow)},
+        {"weir_outlier_ejections_total", offsetof(struct agg_cluster, outlier_ejections)},
+    };
+    struct wp_strmap m;
+    void **arr;
+
+    wp_strmap_init(&m);
+    for (size_t w = 0; w < n_workers; w++) {
+        for (struct wp_cluster_stats *c =
+                 atomic_load_explicit(&workers[w]->cl_head, memory_order_acquire);
+             c; c = c->next) {
+            size_t len = strlen(c->cluster);
+            struct agg_cluster *a = wp_strmap_get(&m, c->cluster, len);
+            if (!a) {
+                if (!(a = calloc(1, sizeof(*a))))
+                    continue;
+                a->cluster = c->cluster;
+                if (wp_strmap_put(&m, c->cluster, len, a, NULL) < 0) {
+                    free(a);
+                    continue;
+                }
+            }
+            a->overflow += wp_stat_get(&c->overflow);
+            a->outlier_ejections += wp_stat_get(&c->outlier_ejections);
+        }
+    }
+    arr = sorted_values(&m, cmp_agg_cluster);
+    for (size_t f = 0; arr && f < sizeof(fams) / sizeof(fams[0]); f++) {
+        if (prom)
+            evbuffer_add_printf(out, "# TYPE %s counter\n", fams[f].name);
+        for (size_t i = 0; arr[i]; i++) {
+            struct agg_cluster *a = arr[i];
+            char label[512];
+            size_t o = put_value(label, sizeof(label), 0, a->cluster);
+            uint64_t v = *(uint64_t *)((char *)a + fams[f].off);
+            label[o < sizeof(label) ? o : sizeof(label) - 1] = '\0';
+            evbuffer_add_printf(out,
+                                prom ? "%s{cluster=\"%s\"} %llu\n" : "%s{cluster=\"%s\"}: %llu\n",
+                                fams[f].name, label, (unsigned long long)v);
+        }
+    }
+    free(arr);
+    wp_strmap_free(&m, free);
+}
+
 void wp_stats_render_prometheus(struct evbuffer *out, struct wp_stats *const *workers,
                                 size_t n_workers, const struct wp_global_stats *g,
                                 const char *revision)
@@ -483,6 +575,7 @@ void wp_stats_render_prometheus(struct evbuffer *out, struct wp_stats *const *wo
                         "# TYPE weir_proxy_config_loaded_timestamp_seconds gauge\n"
                         "weir_proxy_config_loaded_timestamp_seconds %llu\n",
                         (unsigned long long)atomic_load(&g->config_loaded_at));
+    render_clusters(out, workers, n_workers, true);
     render_istio(out, workers, n_workers);
 }
 
@@ -496,5 +589,6 @@ void wp_stats_render_text(struct evbuffer *out, struct wp_stats *const *workers,
                         (unsigned long long)atomic_load(&g->config_reloads));
     evbuffer_add_printf(out, "weir_config_reload_failures_total: %llu\n",
                         (unsigned long long)atomic_load(&g->config_reload_failures));
+    render_clusters(out, workers, n_workers, false);
     render_istio(out, workers, n_workers);
 }

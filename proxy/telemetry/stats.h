@@ -44,6 +44,7 @@ enum wp_counter {
     WP_C_UPSTREAM_RQ_TOTAL,
     WP_C_UPSTREAM_RQ_REUSED, /* sent on a kept-alive connection */
     WP_C_UPSTREAM_RQ_RETRY,
+    WP_C_UPSTREAM_RQ_RETRY_OVERFLOW, /* a retry maxRetries did not allow */
     WP_C_UPSTREAM_RQ_TIMEOUT,
     WP_C_UPSTREAM_RQ_PER_TRY_TIMEOUT,
     WP_C_UPSTREAM_PROTOCOL_ERROR,
@@ -90,6 +91,14 @@ struct wp_endpoint_stats {
     _Atomic uint64_t rq_total, rq_success, rq_error, rq_timeout;
 };
 
+/* Per cluster: circuit breaking and outlier detection (weir_upstream_overflow_total,
+ * weir_outlier_ejections_total). */
+struct wp_cluster_stats {
+    struct wp_cluster_stats *next;
+    char *cluster;
+    _Atomic uint64_t overflow, outlier_ejections;
+};
+
 struct wp_stats {
     _Atomic uint64_t c[WP_C__COUNT];
     struct wp_strmap http_index; /* owner-only lookups */
@@ -99,6 +108,9 @@ struct wp_stats {
     _Atomic(struct wp_http_series *) http_head;
     _Atomic(struct wp_tcp_series *) tcp_head;
     _Atomic(struct wp_endpoint_stats *) ep_head;
+    struct wp_strmap cl_index;
+    size_t n_cl;
+    _Atomic(struct wp_cluster_stats *) cl_head;
 };
 
 /* Owner-side updates. */
@@ -143,6 +155,8 @@ void wp_stats_record_http(struct wp_stats *s, const struct wp_metric_labels *l,
 struct wp_tcp_series *wp_stats_tcp_series(struct wp_stats *s, const struct wp_metric_labels *l);
 struct wp_endpoint_stats *wp_stats_endpoint(struct wp_stats *s, const char *cluster,
                                             const char *endpoint);
+/* The cluster's series, created when new; NULL past the bound. */
+struct wp_cluster_stats *wp_stats_cluster(struct wp_stats *s, const char *cluster);
 
 /* Process-wide counters written by the main thread only. */
 struct wp_global_stats {
