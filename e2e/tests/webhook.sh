@@ -299,9 +299,9 @@ check "weir-init has the capture flags and only NET_ADMIN and NET_RAW" \
 check "the proxy runs as 1337, non-root, read-only root filesystem" \
 	eq "$(jq -c '.spec.initContainers[1].securityContext | [.runAsUser, .runAsGroup, .runAsNonRoot, .readOnlyRootFilesystem, .allowPrivilegeEscalation]' "$WORK/web.json")" \
 	'[1337,1337,true,true,false]'
-check "the volumes: the service account's, then the proxy config, runtime and CA token" \
+check "the volumes: the service account's, then the proxy config, runtime, CA token and pod info" \
 	eq "$(jq -c '[.spec.volumes[].name | select(startswith("weir-"))]' "$WORK/web.json")" \
-	'["weir-proxy-config","weir-runtime","weir-ca-token"]'
+	'["weir-proxy-config","weir-runtime","weir-ca-token","weir-podinfo"]'
 check "the annotations: status and Prometheus scraping" \
 	eq "$(jq -r '.metadata.annotations | [(."weir.dev/status" | fromjson | .nativeSidecar | tostring), ."prometheus.io/scrape", ."prometheus.io/port"] | join(" ")' "$WORK/web.json")" \
 	"true true 15090"

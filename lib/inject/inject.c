@@ -610,7 +610,8 @@ static void settings_free(struct settings *s)
 static void check_reserved_names(struct injector *in)
 {
     static const char *const volumes[] = {WEIR_INJECT_CONFIG_VOLUME, WEIR_INJECT_RUNTIME_VOLUME,
-                                          WEIR_INJECT_TOKEN_VOLUME, NULL};
+                                          WEIR_INJECT_TOKEN_VOLUME, WEIR_INJECT_PODINFO_VOLUME,
+                                          NULL};
     size_t i;
     json_t *v;
 
@@ -779,24 +780,29 @@ static json_t *proxy_container(struct injector *in)
                            (json_int_t)pt->proxy_uid, "runAsGroup", (json_int_t)pt->proxy_gid,
                            "runAsNonRoot", 1, "privileged", 0, "allowPrivilegeEscalation", 0,
                            "readOnlyRootFilesystem", 1, "capabilities", "drop", "ALL");
-    json_t *mounts =
-        json_pack("[{s:s, s:s, s:b}, {s:s, s:s}, {s:s, s:s, s:b}]", "name",
-                  WEIR_INJECT_CONFIG_VOLUME, "mountPath", WEIR_PROXY_CONFIG_DIR, "readOnly", 1,
-                  "name", WEIR_INJECT_RUNTIME_VOLUME, "mountPath", WEIR_PROXY_RUNTIME_DIR, "name",
-                  WEIR_INJECT_TOKEN_VOLUME, "mountPath", WEIR_PROXY_TOKEN_DIR, "readOnly", 1);
+    json_t *mounts = json_pack(
+        "[{s:s, s:s, s:b}, {s:s, s:s}, {s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name",
+        WEIR_INJECT_CONFIG_VOLUME, "mountPath", WEIR_PROXY_CONFIG_DIR, "readOnly", 1, "name",
+        WEIR_INJECT_RUNTIME_VOLUME, "mountPath", WEIR_PROXY_RUNTIME_DIR, "name",
+        WEIR_INJECT_TOKEN_VOLUME, "mountPath", WEIR_PROXY_TOKEN_DIR, "readOnly", 1, "name",
+        WEIR_INJECT_PODINFO_VOLUME, "mountPath", WEIR_PROXY_PODINFO_DIR, "readOnly", 1);
+    /* The pod's labels select the config that applies to this workload
+     * (sourceLabels, inbound workload selectors); the env cannot carry them. */
+    json_t *args = json_pack("[s,s]", "--pod-labels-file", WEIR_PROXY_PODINFO_DIR "/labels");
     /* Istio's port name, so existing PodMonitors and dashboards match. */
     json_t *ports = json_pack("[{s:s, s:i, s:s}]", "name", "http-envoy-prom", "containerPort",
                               (int)pt->metrics, "protocol", "TCP");
-    json_t *c = need(in, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}",
-                                   "name", WEIR_INJECT_PROXY_NAME, "image", in->mc->proxy_image,
-                                   "imagePullPolicy", in->mc->image_pull_policy, "ports",
-                                   need(in, ports), "env", proxy_env(in), "resources",
-                                   resources_json(in), "readinessProbe", health_probe(in, 15, 4),
-                                   /* Up to 10 minutes for the first config; kubelet holds back the
-                                    * containers after a native sidecar until this passes. */
-                                   "startupProbe", health_probe(in, 1, 600), "securityContext",
-                                   need(in, sc), "volumeMounts", need(in, mounts),
-                                   "terminationMessagePolicy", "FallbackToLogsOnError"));
+    json_t *c =
+        need(in, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "name",
+                           WEIR_INJECT_PROXY_NAME, "image", in->mc->proxy_image, "imagePullPolicy",
+                           in->mc->image_pull_policy, "args", need(in, args), "ports",
+                           need(in, ports), "env", proxy_env(in), "resources", resources_json(in),
+                           "readinessProbe", health_probe(in, 15, 4),
+                           /* Up to 10 minutes for the first config; kubelet holds back the
+                            * containers after a native sidecar until this passes. */
+                           "startupProbe", health_probe(in, 1, 600), "securityContext",
+                           need(in, sc), "volumeMounts", need(in, mounts),
+                           "terminationMessagePolicy", "FallbackToLogsOnError"));
     if (!c)
         return NULL;
     if (in->s.native) {
@@ -815,15 +821,17 @@ static json_t *volumes_json(struct injector *in)
 {
     /* The config map is optional so a pod created before the operator wrote
      * its namespace's config still starts; the proxy waits for the file. */
-    return need(in,
-                json_pack("[{s:s, s:{s:s, s:b}}, {s:s, s:{s:s}}, {s:s, s:{s:[{s:{s:s, s:i, "
-                          "s:s}}]}}]",
-                          "name", WEIR_INJECT_CONFIG_VOLUME, "configMap", "name",
-                          WEIR_PROXY_CONFIG_MAP, "optional", 1, "name", WEIR_INJECT_RUNTIME_VOLUME,
-                          "emptyDir", "medium", "Memory", "name", WEIR_INJECT_TOKEN_VOLUME,
-                          "projected", "sources", "serviceAccountToken", "audience",
-                          WEIR_CA_TOKEN_AUDIENCE, "expirationSeconds", WEIR_CA_TOKEN_LIFETIME,
-                          "path", WEIR_INJECT_TOKEN_VOLUME));
+    return need(
+        in, json_pack("[{s:s, s:{s:s, s:b}}, {s:s, s:{s:s}}, {s:s, s:{s:[{s:{s:s, s:i, "
+                      "s:s}}]}}, {s:s, s:{s:[{s:s, s:{s:s}}, {s:s, s:{s:s}}]}}]",
+                      "name", WEIR_INJECT_CONFIG_VOLUME, "configMap", "name", WEIR_PROXY_CONFIG_MAP,
+                      "optional", 1, "name", WEIR_INJECT_RUNTIME_VOLUME, "emptyDir", "medium",
+                      "Memory", "name", WEIR_INJECT_TOKEN_VOLUME, "projected", "sources",
+                      "serviceAccountToken", "audience", WEIR_CA_TOKEN_AUDIENCE,
+                      "expirationSeconds", WEIR_CA_TOKEN_LIFETIME, "path", WEIR_INJECT_TOKEN_VOLUME,
+                      "name", WEIR_INJECT_PODINFO_VOLUME, "downwardAPI", "items", "path", "labels",
+                      "fieldRef", "fieldPath", "metadata.labels", "path", "annotations", "fieldRef",
+                      "fieldPath", "metadata.annotations"));
 }
 
 /* ---- probes ---- */
@@ -996,10 +1004,11 @@ static const char *first_app_container(const struct injector *in)
 
 static json_t *status_json(struct injector *in)
 {
-    json_t *st = json_pack("{s:s, s:[s], s:[], s:[s,s,s], s:b}", "version", WEIR_VERSION,
-                           "initContainers", WEIR_INJECT_INIT_NAME, "containers", "volumes",
-                           WEIR_INJECT_CONFIG_VOLUME, WEIR_INJECT_RUNTIME_VOLUME,
-                           WEIR_INJECT_TOKEN_VOLUME, "nativeSidecar", (int)in->s.native);
+    json_t *st =
+        json_pack("{s:s, s:[s], s:[], s:[s,s,s,s], s:b}", "version", WEIR_VERSION, "initContainers",
+                  WEIR_INJECT_INIT_NAME, "containers", "volumes", WEIR_INJECT_CONFIG_VOLUME,
+                  WEIR_INJECT_RUNTIME_VOLUME, WEIR_INJECT_TOKEN_VOLUME, WEIR_INJECT_PODINFO_VOLUME,
+                  "nativeSidecar", (int)in->s.native);
     if (!st)
         return NULL;
     json_array_append_new(json_object_get(st, in->s.native ? "initContainers" : "containers"),

@@ -37,6 +37,7 @@
 #define WEIR_INJECT_CONFIG_VOLUME  "weir-proxy-config"
 #define WEIR_INJECT_RUNTIME_VOLUME "weir-runtime"
 #define WEIR_INJECT_TOKEN_VOLUME   "weir-ca-token"
+#define WEIR_INJECT_PODINFO_VOLUME "weir-podinfo"
 /* The per-namespace ConfigMap the operator writes the proxy config into. */
 #define WEIR_PROXY_CONFIG_MAP "weir-proxy-config"
 /* Audience of the projected ServiceAccount token the proxy shows the CA. */
@@ -45,6 +46,7 @@
 #define WEIR_PROXY_CONFIG_DIR      "/etc/weir/proxy"
 #define WEIR_PROXY_RUNTIME_DIR     "/var/run/weir"
 #define WEIR_PROXY_TOKEN_DIR       "/var/run/secrets/weir/tokens"
+#define WEIR_PROXY_PODINFO_DIR     "/etc/weir/pod" /* downward API: labels, annotations */
 #define WEIR_APP_PROBERS_ENV       "WEIR_KUBE_APP_PROBERS"
 #define WEIR_NAMESPACE_LABEL       "weir-injection"
 #define WEIR_ISTIO_NAMESPACE_LABEL "istio-injection"

@@ -383,13 +383,24 @@ START_TEST(test_bare_pod_native)
     ck_assert_str_eq(env_of(proxy, "WEIR_LOG_LEVEL"), "info");
     ck_assert_ptr_null(env_of(proxy, "WEIR_KUBE_APP_PROBERS")); /* no probes to rewrite */
     ck_assert_ptr_null(env_of(proxy, "WEIR_ADMIN_PORT"));       /* default ports are implied */
+    /* the pod's labels reach the proxy through the downward API */
+    assert_json(at(proxy, "/args"), "[\"--pod-labels-file\",\"/etc/weir/pod/labels\"]");
+    assert_json(at(proxy, "/volumeMounts"),
+                "[{\"name\":\"weir-proxy-config\",\"mountPath\":\"/etc/weir/proxy\","
+                "\"readOnly\":true},{\"name\":\"weir-runtime\",\"mountPath\":\"/var/run/weir\"},"
+                "{\"name\":\"weir-ca-token\",\"mountPath\":\"/var/run/secrets/weir/tokens\","
+                "\"readOnly\":true},{\"name\":\"weir-podinfo\",\"mountPath\":\"/etc/weir/pod\","
+                "\"readOnly\":true}]");
 
     assert_json(at(a, "/spec/volumes"),
                 "[{\"name\":\"weir-proxy-config\",\"configMap\":{\"name\":\"weir-proxy-config\","
                 "\"optional\":true}},{\"name\":\"weir-runtime\",\"emptyDir\":{\"medium\":"
                 "\"Memory\"}},{\"name\":\"weir-ca-token\",\"projected\":{\"sources\":[{"
                 "\"serviceAccountToken\":{\"audience\":\"weir-ca\",\"expirationSeconds\":43200,"
-                "\"path\":\"weir-ca-token\"}}]}}]");
+                "\"path\":\"weir-ca-token\"}}]}},{\"name\":\"weir-podinfo\",\"downwardAPI\":{"
+                "\"items\":[{\"path\":\"labels\",\"fieldRef\":{\"fieldPath\":\"metadata.labels\"}},"
+                "{\"path\":\"annotations\",\"fieldRef\":{\"fieldPath\":"
+                "\"metadata.annotations\"}}]}}]");
     assert_json(at(a, "/metadata/labels"), "{\"security.istio.io/tlsMode\":\"istio\"}");
     ck_assert_str_eq(str_at(a, "/metadata/annotations/prometheus.io~1scrape"), "true");
     ck_assert_str_eq(str_at(a, "/metadata/annotations/prometheus.io~1port"), "15090");
@@ -400,7 +411,8 @@ START_TEST(test_bare_pod_native)
     ck_assert_ptr_nonnull(status);
     assert_json(status, "{\"version\":\"" WEIR_VERSION "\",\"initContainers\":[\"weir-init\","
                         "\"weir-proxy\"],\"containers\":[],\"volumes\":[\"weir-proxy-config\","
-                        "\"weir-runtime\",\"weir-ca-token\"],\"nativeSidecar\":true}");
+                        "\"weir-runtime\",\"weir-ca-token\",\"weir-podinfo\"],"
+                        "\"nativeSidecar\":true}");
     json_decref(status);
     /* the app container is untouched */
     assert_json(at(a, "/spec/containers"),
@@ -476,10 +488,14 @@ START_TEST(test_deployment_template)
     assert_json(at(shipper, "/livenessProbe"), "{\"exec\":{\"command\":[\"/bin/true\"]}}");
 
     /* existing volumes, annotations and labels are kept; ours are appended */
-    ck_assert_uint_eq(json_array_size(at(a, "/spec/volumes")), 5);
+    ck_assert_uint_eq(json_array_size(at(a, "/spec/volumes")), 6);
     ck_assert_str_eq(str_at(a, "/spec/volumes/0/name"), "logs");
     ck_assert_str_eq(str_at(a, "/spec/volumes/1/name"), "settings");
     ck_assert_str_eq(str_at(a, "/spec/volumes/4/name"), "weir-ca-token");
+    ck_assert_str_eq(str_at(a, "/spec/volumes/5/name"), "weir-podinfo");
+    /* the proxy keeps its args and mounts when the app has its own */
+    assert_json(at(proxy, "/args"), "[\"--pod-labels-file\",\"/etc/weir/pod/labels\"]");
+    ck_assert_str_eq(str_at(proxy, "/volumeMounts/3/mountPath"), "/etc/weir/pod");
     ck_assert_str_eq(str_at(a, "/metadata/annotations/example.com~1owner~0team"), "payments");
     ck_assert_str_eq(str_at(a, "/metadata/labels/app"), "reviews");
     ck_assert_str_eq(str_at(a, "/metadata/labels/security.istio.io~1tlsMode"), "istio");
@@ -521,6 +537,8 @@ START_TEST(test_regular_sidecar_job)
     assert_json(at(a, "/spec/containers/0/lifecycle"),
                 "{\"postStart\":{\"exec\":{\"command\":[\"weir-proxy\",\"wait\"]}}}");
     ck_assert_str_eq(env_of(at(a, "/spec/containers/0"), "WEIR_NATIVE_SIDECAR"), "false");
+    assert_json(at(a, "/spec/containers/0/args"),
+                "[\"--pod-labels-file\",\"/etc/weir/pod/labels\"]");
     /* the probe was rewritten at the app's original index, which is now 1 */
     ck_assert_str_eq(str_at(a, "/spec/containers/1/name"), "report");
     assert_json(at(a, "/spec/containers/1/readinessProbe"),
@@ -800,7 +818,7 @@ START_TEST(test_template_without_metadata_and_null_lists)
     ck_assert_str_eq(str_at(r.res.patch, "/2/path"), "/metadata");
     ck_assert_uint_eq(json_array_size(r.res.patch), 3);
     ck_assert_uint_eq(json_array_size(at(r.after, "/spec/initContainers")), 2);
-    ck_assert_uint_eq(json_array_size(at(r.after, "/spec/volumes")), 3);
+    ck_assert_uint_eq(json_array_size(at(r.after, "/spec/volumes")), 4);
     ck_assert_str_eq(str_at(r.after, "/metadata/labels/security.istio.io~1tlsMode"), "istio");
     run_done(&r);
     json_decref(tmpl);
@@ -837,6 +855,14 @@ START_TEST(test_reserved_names_refused)
     run_with(pod, NULL, NULL, &r);
     ck_assert_int_eq(r.res.decision, WEIR_INJECT_REFUSE);
     ck_assert_str_eq(r.res.reason, "Pod shop/bare: spec.volumes[0]: volume name weir-runtime is "
+                                   "reserved for the injected proxy");
+    run_done(&r);
+
+    json_object_set_new(json_object_get(pod, "spec"), "volumes",
+                        json_pack("[{s:s, s:{}}]", "name", "weir-podinfo", "emptyDir"));
+    run_with(pod, NULL, NULL, &r);
+    ck_assert_int_eq(r.res.decision, WEIR_INJECT_REFUSE);
+    ck_assert_str_eq(r.res.reason, "Pod shop/bare: spec.volumes[0]: volume name weir-podinfo is "
                                    "reserved for the injected proxy");
     run_done(&r);
     json_decref(pod);

@@ -142,10 +142,15 @@ check "inject: images come from the mesh config" \
     "registry.test/weir-init:one registry.test/weir-proxy:one"
 check "inject: volumes kept and added" \
     eq "$(jq -c '[.spec.volumes[].name]' "$tmp/injected.json")" \
-    '["kube-api-access-8xk2p","weir-proxy-config","weir-runtime","weir-ca-token"]'
+    '["kube-api-access-8xk2p","weir-proxy-config","weir-runtime","weir-ca-token","weir-podinfo"]'
 check "inject: the CA token is projected with audience weir-ca for 12 hours" \
     eq "$(jq -c '.spec.volumes[3].projected.sources[0].serviceAccountToken' "$tmp/injected.json")" \
     '{"audience":"weir-ca","expirationSeconds":43200,"path":"weir-ca-token"}'
+check "inject: the proxy reads the pod's labels from a downward API volume" \
+    eq "$(jq -c '[.spec.volumes[4].downwardAPI.items[].fieldRef.fieldPath,
+                  (.spec.initContainers[1] | .args, (.volumeMounts[] | select(.name == "weir-podinfo") | [.mountPath, .readOnly]))]' \
+                 "$tmp/injected.json")" \
+    '["metadata.labels","metadata.annotations",["--pod-labels-file","/etc/weir/pod/labels"],["/etc/weir/pod",true]]'
 check "inject: the readiness probe on the named port goes through the proxy" \
     eq "$(jq -c '.spec.containers[0].readinessProbe.httpGet' "$tmp/injected.json")" \
     '{"path":"/app-health/productpage/readyz","port":15021,"scheme":"HTTP"}'
