@@ -18,11 +18,14 @@
 #include "lb/balancer.h"
 #include "route/router.h"
 #include "tcp/tcp_proxy.h"
+#include "tls/sni.h"
 #include "upstream/pool.h"
 
 #define H2_PREFACE     "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
 #define METHOD_MAX     20
+/* How much of a TLS client's first flight is read for its server name. */
+#define SNI_INPUT_MAX (WP_SNI_HELLO_MAX + 1024)
 
 struct wp_conn {
     struct wp_tracked track;
@@ -31,6 +34,7 @@ struct wp_conn {
     struct wp_downstream_info info;
     struct event *timer;
     bool declared_http;
+    bool want_sni; /* a TLS port with tls routes: the ClientHello decides */
     bool done;
     struct wp_deferred dfree;
 };
@@ -131,11 +135,33 @@ static void to_tcp(struct wp_conn *c, bool h2)
     wp_conn_start_tcp(w, bev, &info, h2);
 }
 
+/* Reads the server name of a ClientHello; anything else (no name, not TLS, too
+ * long) goes to the TCP routes without one. */
+static void detect_sni(struct wp_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t n = evbuffer_get_length(in), m = n < SNI_INPUT_MAX ? n : SNI_INPUT_MAX;
+    const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)m);
+    enum wp_sni_result r;
+    if (!n || !p)
+        return;
+    r = wp_sni_parse(p, m, c->info.sni);
+    if (r == WP_SNI_MORE && m < SNI_INPUT_MAX)
+        return;
+    if (r != WP_SNI_FOUND)
+        c->info.sni[0] = '\0';
+    to_tcp(c, false);
+}
+
 static void detect(struct wp_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t n = evbuffer_get_length(in);
     const char *p;
+    if (c->want_sni) {
+        detect_sni(c);
+        return;
+    }
     if (!n)
         return;
     p = (const char *)evbuffer_pullup(
@@ -276,6 +302,7 @@ void wp_conn_accept(struct wp_worker *w, int fd, struct wp_listener *li)
         if (sp) {
             opaque = is_opaque(sp->protocol);
             c->declared_http = !opaque;
+            c->want_sni = opaque && sp->n_tls > 0;
         }
     } else {
         const struct wp_inbound_port *ip = wp_snapshot_inbound_port(ws->snap, info->dst_port);
@@ -284,11 +311,11 @@ void wp_conn_accept(struct wp_worker *w, int fd, struct wp_listener *li)
             c->declared_http = !opaque;
         }
     }
-    if (c->declared_http)
+    if (c->declared_http || c->want_sni)
         wait_ms = ws->snap->cfg->proxy.limits.header_timeout_ms;
     wp_wsnap_release(ws);
 
-    if (opaque) {
+    if (opaque && !c->want_sni) {
         to_tcp(c, false);
         return;
     }
@@ -314,13 +341,9 @@ static int tcp_pick(struct wp_wsnap *ws, size_t cluster_index,
 
     wp_up_target_cluster(t, c);
     meta->cluster = c->name;
-    if (c->tls.mode == WEIR_PC_TLS_SIMPLE || c->tls.mode == WEIR_PC_TLS_MUTUAL) {
-        if (!is_opaque(c->protocol) || c->protocol == WEIR_PC_PROTO_TCP) {
-            weir_log(WEIR_LOG_WARN, "TLS origination is not supported by this proxy version",
-                     "cluster", c->name, NULL);
-            return -1;
-        }
-    }
+    /* a tls/https cluster already carries the application's TLS: bytes pass through */
+    if (ws->snap->tls && (!is_opaque(c->protocol) || c->protocol == WEIR_PC_PROTO_TCP))
+        t->tls = ws->snap->tls[cluster_index];
     if (c->load_balancer.policy == WEIR_PC_LB_PASSTHROUGH) {
         if (info->dst_is_listener)
             return -1;
@@ -400,11 +423,14 @@ void wp_conn_start_tcp(struct wp_worker *w, struct bufferevent *down,
             meta.dest_service = svc->host;
             meta.dest_service_ns = svc->namespace_;
             if (sp->n_tcp || sp->n_tls) {
-                /* TLS routes match on SNI, which this version does not read: only
-                 * TCP routes can match here */
-                int idx = wp_route_select_l4(sp->tcp, sp->n_tcp, info->dst_family, info->dst_ip,
-                                             sp->number, &rsrc);
+                /* tls routes first, by the ClientHello's server name, then tcp routes */
+                int idx = wp_route_select_tls(sp->tls, sp->n_tls, info->sni[0] ? info->sni : NULL,
+                                              info->dst_family, info->dst_ip, sp->number, &rsrc);
                 if (idx >= 0) {
+                    dests = sp->tls[idx].route;
+                    n_dests = sp->tls[idx].n_route;
+                } else if ((idx = wp_route_select_l4(sp->tcp, sp->n_tcp, info->dst_family,
+                                                     info->dst_ip, sp->number, &rsrc)) >= 0) {
                     dests = sp->tcp[idx].route;
                     n_dests = sp->tcp[idx].n_route;
                 }

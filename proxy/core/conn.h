@@ -5,7 +5,9 @@
  * Protocol selection, per connection:
  *   - the destination port is declared tcp/tls/https (outbound: the service found
  *     by original destination; inbound: this workload's port) -> TCP at once, since
- *     server-first protocols would never send a byte to look at;
+ *     server-first protocols would never send a byte to look at; except an outbound
+ *     port with tls routes, where the ClientHello is read first for its server name
+ *     (tls/sni.h) to match sniHosts;
  *   - otherwise the first bytes are read (up to the header timeout on ports declared
  *     HTTP, up to --protocol-detection-timeout elsewhere):
  *       "PRI * HTTP/2.0..."  -> HTTP/2 with prior knowledge (h2c, gRPC);
@@ -42,6 +44,7 @@ struct wp_downstream_info {
     int dst_family;
     uint8_t dst_ip[16];
     uint64_t id;
+    char sni[256]; /* the ClientHello's server name on a TLS port with tls routes, or "" */
 };
 
 void wp_conn_accept(struct wp_worker *w, int fd, struct wp_listener *li);

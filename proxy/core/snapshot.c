@@ -9,6 +9,7 @@
 
 #include "core/identity.h"
 #include "core/log.h"
+#include "tls/client.h"
 
 #define PC_OBJECT "ProxyConfig"
 
@@ -106,6 +107,35 @@ static int merge_inbound(struct wp_snapshot *s, const struct wp_identity *id)
     return 0;
 }
 
+static void free_tls(struct wp_snapshot *s)
+{
+    if (!s->tls)
+        return;
+    for (size_t i = 0; i < s->cfg->n_clusters; i++)
+        wp_tls_client_unref(s->tls[i]);
+    free(s->tls);
+    s->tls = NULL;
+}
+
+/* One client context per cluster that originates TLS. A context that cannot be
+ * built is kept (its connections fail with the reason) and logged here once. */
+static int build_tls(struct wp_snapshot *s)
+{
+    const struct weir_proxy_config *cfg = s->cfg;
+    if (!cfg->n_clusters || !(s->tls = calloc(cfg->n_clusters, sizeof(*s->tls))))
+        return cfg->n_clusters ? -1 : 0;
+    for (size_t i = 0; i < cfg->n_clusters; i++) {
+        if (!wp_tls_cluster_originates(&cfg->clusters[i]))
+            continue;
+        if (!(s->tls[i] = wp_tls_client_new(&cfg->clusters[i])))
+            return -1;
+        if (wp_tls_client_error(s->tls[i]))
+            weir_log(WEIR_LOG_WARN, "TLS origination context not usable", "reason",
+                     wp_tls_client_error(s->tls[i]), NULL);
+    }
+    return 0;
+}
+
 static void find_unenforceable(struct wp_snapshot *s, const struct wp_identity *id)
 {
     const struct weir_pc_inbound *in = &s->cfg->inbound;
@@ -156,13 +186,16 @@ struct wp_snapshot *wp_snapshot_load(const char *path, const struct wp_identity 
         goto fail;
     if (weir_proxy_config_load(s->raw, s->raw_len, path, &s->cfg, diags) < 0)
         goto fail;
-    if (wp_route_index_build(&s->routes, s->cfg) < 0 || merge_inbound(s, id) < 0)
+    if (wp_route_index_build(&s->routes, s->cfg) < 0 || merge_inbound(s, id) < 0 ||
+        build_tls(s) < 0)
         goto oom;
     find_unenforceable(s, id);
     return s;
 oom:
     weir_diags_add(diags, WEIR_SEV_ERROR, PC_OBJECT, path, 0, "", "out of memory");
 fail:
+    if (s->cfg)
+        free_tls(s);
     wp_route_index_free(&s->routes);
     weir_proxy_config_free(s->cfg);
     free(s->inbound_ports);
@@ -184,6 +217,7 @@ void wp_snapshot_unref(struct wp_snapshot *s)
     /* acq_rel: the freeing thread must see every write made before other releases */
     if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
+    free_tls(s);
     wp_route_index_free(&s->routes);
     weir_proxy_config_free(s->cfg);
     free(s->inbound_ports);
@@ -201,8 +235,8 @@ static void warn(const char *what, const char *where)
 void wp_snapshot_warn_unsupported(const struct wp_snapshot *s, const struct wp_identity *id)
 {
     const struct weir_proxy_config *cfg = s->cfg;
-    const char *cors = NULL, *tls_routes = NULL, *h2 = NULL;
-    const char *origination = NULL, *h2up = NULL;
+    const char *cors = NULL, *h2 = NULL;
+    const char *h2up = NULL;
 
     for (size_t i = 0; i < cfg->n_services; i++) {
         const struct weir_pc_service *svc = &cfg->services[i];
@@ -210,8 +244,6 @@ void wp_snapshot_warn_unsupported(const struct wp_snapshot *s, const struct wp_i
             const struct weir_pc_port *sp = &svc->ports[p];
             if (!h2 && (sp->protocol == WEIR_PC_PROTO_HTTP2 || sp->protocol == WEIR_PC_PROTO_GRPC))
                 h2 = svc->host;
-            if (!tls_routes && sp->n_tls)
-                tls_routes = svc->host;
             for (size_t r = 0; r < sp->n_http && !cors; r++) {
                 if (sp->http[r].cors)
                     cors = svc->host;
@@ -221,20 +253,13 @@ void wp_snapshot_warn_unsupported(const struct wp_snapshot *s, const struct wp_i
     for (size_t i = 0; i < cfg->n_clusters; i++) {
         const struct weir_pc_cluster *c = &cfg->clusters[i];
         const struct weir_pc_connection_pool *cp = &c->connection_pool;
-        if (!origination &&
-            (c->tls.mode == WEIR_PC_TLS_SIMPLE || c->tls.mode == WEIR_PC_TLS_MUTUAL))
-            origination = c->name;
         if (!h2up && cp->h2_upgrade_policy == WEIR_PC_H2_UPGRADE)
             h2up = c->name;
     }
     if (h2)
         warn("http2/grpc ports (HTTP/1.1 requests are served; HTTP/2 passes through as TCP)", h2);
-    if (tls_routes)
-        warn("tls routes by SNI (TLS passes through as TCP routes)", tls_routes);
     if (cors)
         warn("corsPolicy", cors);
-    if (origination)
-        warn("TLS origination (the cluster answers 503 UF)", origination);
     if (h2up)
         warn("h2UpgradePolicy upgrade (HTTP/1.1 is sent)", h2up);
     for (size_t i = 0; i < cfg->n_rate_limits; i++) {

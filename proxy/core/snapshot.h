@@ -22,6 +22,7 @@
 #include "route/router.h"
 
 struct wp_identity;
+struct wp_tls_client;
 
 /* One container port of this workload, merged from the inbound services whose
  * selector matches its labels. */
@@ -47,6 +48,9 @@ struct wp_snapshot {
      * enforce (peer authentication strict, authorization, JWT): inbound traffic
      * is then refused instead of being let through unchecked. */
     const char *inbound_refusal;
+    /* TLS origination contexts by cluster index (NULL: the cluster does not
+     * originate TLS), built at load and freed with the snapshot. */
+    struct wp_tls_client **tls;
 };
 
 /* Reads path (bounded by WEIR_PROXY_CONFIG_MAX_BYTES) and loads it with lib/config.

@@ -24,6 +24,7 @@
 #include "telemetry/access_log.h"
 #include "upstream/limits.h"
 #include "upstream/outlier.h"
+#include "upstream/pool.h"
 
 /* Request body bytes held for an upstream that cannot take them yet, before the
  * client is paused. Retries may hold more (maxRetryBodyBytes); this is the bound for
@@ -125,6 +126,7 @@ struct wp_stream {
     int status;
     unsigned flags;
     const char *details;
+    char connect_detail[320]; /* details of the last connect failure (TLS), or "" */
     const char *route_name;
     uint64_t resp_bytes;
     bool resp_head_sent;
@@ -779,11 +781,7 @@ static void start_attempt(struct wp_stream *s)
     } else {
         const struct weir_pc_cluster *c = s->cluster;
         wp_up_target_cluster(&t, c);
-        if (c->tls.mode == WEIR_PC_TLS_SIMPLE || c->tls.mode == WEIR_PC_TLS_MUTUAL) {
-            local_reply(s, 503, WP_RF_UF, "tls_origination_not_supported",
-                        "weir: TLS origination is not supported by this proxy version\n");
-            return;
-        }
+        t.tls = s->ws->snap->tls ? s->ws->snap->tls[s->cluster_index] : NULL;
         if (c->load_balancer.policy == WEIR_PC_LB_PASSTHROUGH) {
             if (s->info->dst_from_local || s->info->dst_is_listener) {
                 local_reply(s, 503, WP_RF_UH, "no_healthy_upstream",
@@ -1488,6 +1486,26 @@ static void up_upgrade(void *owner, struct bufferevent *bev, struct evbuffer *le
     s->down->upgrade(s->ctx, bev, leftover);
 }
 
+/* Keeps why the connect failed, when the pool says more than "failed" (a TLS
+ * handshake error), as Envoy's details do: spaces become underscores. */
+static void keep_connect_detail(struct wp_stream *s)
+{
+    const char *why = wp_upconn_failure_detail();
+    int n;
+    s->connect_detail[0] = '\0';
+    if (!why)
+        return;
+    n = snprintf(s->connect_detail, sizeof(s->connect_detail), "upstream_connect_failure{%s}", why);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof(s->connect_detail))
+        memcpy(s->connect_detail + sizeof(s->connect_detail) - 5, "...}", 5);
+    for (char *p = s->connect_detail; *p; p++) {
+        if (*p == ' ')
+            *p = '_';
+    }
+}
+
 static void up_failed(void *owner, enum wp_up_error e, bool reused_connection)
 {
     struct wp_stream *s = owner;
@@ -1497,6 +1515,8 @@ static void up_failed(void *owner, enum wp_up_error e, bool reused_connection)
     s->up = NULL;
     s->up_ready = false;
     lb_end(s);
+    if (e == WP_UPE_CONNECT)
+        keep_connect_detail(s);
     if (s->eps && e != WP_UPE_RESET_BODY)
         wp_stat_add(&s->eps->rq_error, 1);
     if (s->state == WP_SS_RESPONDING) {
@@ -1536,7 +1556,8 @@ static void up_failed(void *owner, enum wp_up_error e, bool reused_connection)
         return;
     }
     if (e == WP_UPE_CONNECT)
-        local_reply(s, 503, WP_RF_UF | (v == 0 ? WP_RF_URX : 0), "upstream_connect_failure",
+        local_reply(s, 503, WP_RF_UF | (v == 0 ? WP_RF_URX : 0),
+                    s->connect_detail[0] ? s->connect_detail : "upstream_connect_failure",
                     "weir: upstream connect error or disconnect/reset before headers\n");
     else
         local_reply(s, 503, WP_RF_UC | (v == 0 ? WP_RF_URX : 0), "upstream_reset_before_response",

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/worker.h"
+#include "tls/client.h"
 
 #define WP_H2C_WRITE_HIGH   (256 * 1024)
 #define WP_H2C_STREAM_HIGH  (128 * 1024) /* request body held per exchange */
@@ -584,7 +585,9 @@ static int make_key(const struct wp_up_target *t, char *key, size_t cap)
         wp_addr_format((const struct sockaddr *)&t->addr, addr, sizeof(addr));
     if (t->bind_src)
         wp_addr_format(t->bind_src, src, sizeof(src));
-    n = snprintf(key, cap, "%s|%s|%s", t->cluster, addr, src);
+    /* one TLS context per snapshot: never share a connection across settings */
+    n = snprintf(key, cap, "%s|%s|%s|%llu", t->cluster, addr, src,
+                 t->tls ? (unsigned long long)wp_tls_client_id(t->tls) : 0ULL);
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 

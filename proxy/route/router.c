@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/types.h>
 
 static void lower_copy(char *dst, const char *src, size_t len)
@@ -366,11 +367,28 @@ int wp_route_pick_destination(const struct weir_pc_destination *d, size_t n, uin
     return -1;
 }
 
-static bool l4_match(const struct weir_pc_l4_match *m, int family, const uint8_t *ip, uint16_t port,
-                     const struct wp_route_source *src)
+/* sniHosts entry against a server name (lower case): exact, "*" for any, or
+ * "*.example.com" for any name under example.com. */
+static bool sni_host_match(const char *pattern, const char *sni)
 {
-    if (m->sni_hosts.len)
-        return false; /* SNI is not read from the ClientHello in this version */
+    size_t pl = strlen(pattern), sl = strlen(sni);
+    if (strcmp(pattern, "*") == 0)
+        return true;
+    if (pl > 2 && pattern[0] == '*' && pattern[1] == '.')
+        return sl > pl - 1 && strcasecmp(sni + sl - (pl - 1), pattern + 1) == 0;
+    return strcasecmp(pattern, sni) == 0;
+}
+
+static bool l4_match(const struct weir_pc_l4_match *m, const char *sni, int family,
+                     const uint8_t *ip, uint16_t port, const struct wp_route_source *src)
+{
+    if (m->sni_hosts.len) {
+        bool any = false;
+        for (size_t i = 0; sni && i < m->sni_hosts.len && !any; i++)
+            any = sni_host_match(m->sni_hosts.items[i], sni);
+        if (!any)
+            return false;
+    }
     if (m->port && m->port != port)
         return false;
     if (m->destination_subnets.len) {
@@ -388,16 +406,23 @@ static bool l4_match(const struct weir_pc_l4_match *m, int family, const uint8_t
     return true;
 }
 
-int wp_route_select_l4(const struct weir_pc_l4_route *routes, size_t n, int family,
-                       const uint8_t *dst_ip, uint16_t port, const struct wp_route_source *src)
+int wp_route_select_tls(const struct weir_pc_l4_route *routes, size_t n, const char *sni,
+                        int family, const uint8_t *dst_ip, uint16_t port,
+                        const struct wp_route_source *src)
 {
     for (size_t i = 0; i < n; i++) {
         if (routes[i].n_match == 0)
             return (int)i;
         for (size_t j = 0; j < routes[i].n_match; j++) {
-            if (l4_match(&routes[i].match[j], family, dst_ip, port, src))
+            if (l4_match(&routes[i].match[j], sni, family, dst_ip, port, src))
                 return (int)i;
         }
     }
     return -1;
+}
+
+int wp_route_select_l4(const struct weir_pc_l4_route *routes, size_t n, int family,
+                       const uint8_t *dst_ip, uint16_t port, const struct wp_route_source *src)
+{
+    return wp_route_select_tls(routes, n, NULL, family, dst_ip, port, src);
 }

@@ -93,6 +93,11 @@ int wp_route_pick_destination(const struct weir_pc_destination *d, size_t n, uin
 /* First TCP/TLS route matching the original destination and port; -1 for none. */
 int wp_route_select_l4(const struct weir_pc_l4_route *routes, size_t n, int family,
                        const uint8_t *dst_ip, uint16_t port, const struct wp_route_source *src);
+/* The same for TLS routes, whose sniHosts must match sni (exact, "*", or
+ * "*.suffix"); sni NULL: no server name was sent, only routes without sniHosts match. */
+int wp_route_select_tls(const struct weir_pc_l4_route *routes, size_t n, const char *sni,
+                        int family, const uint8_t *dst_ip, uint16_t port,
+                        const struct wp_route_source *src);
 
 /* Query parameter lookup in a path: the first "name=value"; the value is percent-
  * decoded into buf (bounded by cap). Returns the decoded length or -1 if absent. */

@@ -14,6 +14,7 @@
 #include "http/stream.h"
 #include "lb/balancer.h"
 #include "telemetry/access_log.h"
+#include "tls/client.h"
 
 /* Istio's default TCP idle timeout: a connection without a byte either way for an
  * hour is closed. */
@@ -147,7 +148,8 @@ static void pass_eof(struct wp_tcp *t, struct bufferevent *to, bool *shut)
     if (*shut || !to || evbuffer_get_length(bufferevent_get_output(to)) != 0)
         return;
     *shut = true;
-    shutdown(bufferevent_getfd(to), SHUT_WR);
+    if (!wp_tls_shutdown(to)) /* TLS: close_notify, the socket stays open for the reply */
+        shutdown(bufferevent_getfd(to), SHUT_WR);
 }
 
 static void down_read_cb(struct bufferevent *bev, void *arg)

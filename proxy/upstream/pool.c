@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <netinet/in.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "tls/client.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -23,6 +25,7 @@ static void uc_free(struct wp_deferred *d)
 {
     struct wp_upconn *uc = wp_container_of(d, struct wp_upconn, dfree);
     wp_list_remove(&uc->link);
+    wp_tls_client_unref(uc->tls);
     if (uc->timer)
         event_free(uc->timer);
     free(uc);
@@ -59,7 +62,15 @@ struct bufferevent *wp_upconn_detach(struct wp_upconn *uc)
     return bev;
 }
 
-static void fail(struct wp_upconn *uc, enum wp_up_fail why)
+/* Set only while a `failed` callback runs (see wp_upconn_failure_detail). */
+static _Thread_local const char *fail_detail;
+
+const char *wp_upconn_failure_detail(void)
+{
+    return fail_detail;
+}
+
+static void fail_with(struct wp_upconn *uc, enum wp_up_fail why, const char *detail)
 {
     const struct wp_upconn_handler *h = uc->h;
     void *owner = uc->owner;
@@ -69,17 +80,44 @@ static void fail(struct wp_upconn *uc, enum wp_up_fail why)
     if (uc->eps)
         wp_stat_add(&uc->eps->cx_connect_fail, 1);
     wp_upconn_close(uc);
-    if (h)
+    if (h) {
+        fail_detail = detail;
         h->failed(owner, why);
+        fail_detail = NULL;
+    }
+}
+
+static void fail(struct wp_upconn *uc, enum wp_up_fail why)
+{
+    fail_with(uc, why, NULL);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wp_upconn *uc = arg;
-    if (uc->state == WP_UC_CONNECTING)
+    if (uc->state == WP_UC_CONNECTING && uc->tls && wp_tls_client_error(uc->tls))
+        fail_with(uc, WP_UP_CONNECT_FAILED, wp_tls_client_error(uc->tls));
+    else if (uc->state == WP_UC_CONNECTING)
         fail(uc, uc->bev ? WP_UP_CONNECT_TIMEOUT : WP_UP_CONNECT_FAILED);
     else if (uc->state == WP_UC_IDLE)
         wp_upconn_close(uc);
+}
+
+static void connect_event_cb(struct bufferevent *bev, short events, void *arg);
+
+/* TCP is up: the TLS handshake starts on a filter over the socket. */
+static void start_tls(struct wp_upconn *uc)
+{
+    struct bufferevent *tls = wp_tls_client_wrap(uc->tls, uc->w->base, uc->bev);
+    uc->bev = tls;                /* the socket bufferevent belongs to the filter, or is gone */
+    wp_tls_client_unref(uc->tls); /* the SSL holds what it needs */
+    uc->tls = NULL;
+    if (!tls) {
+        fail_with(uc, WP_UP_CONNECT_FAILED, "TLS_error: cannot start the handshake");
+        return;
+    }
+    bufferevent_setcb(tls, NULL, NULL, connect_event_cb, uc);
+    bufferevent_enable(tls, EV_READ | EV_WRITE);
 }
 
 static void connect_event_cb(struct bufferevent *bev, short events, void *arg)
@@ -87,11 +125,23 @@ static void connect_event_cb(struct bufferevent *bev, short events, void *arg)
     struct wp_upconn *uc = arg;
     if (uc->state != WP_UC_CONNECTING)
         return;
+    if ((events & BEV_EVENT_CONNECTED) && uc->tls) {
+        start_tls(uc);
+        return;
+    }
     if (events & BEV_EVENT_CONNECTED) {
         event_del(uc->timer);
         uc->state = WP_UC_BUSY;
         if (uc->h)
             uc->h->connected(uc->owner);
+        return;
+    }
+    if (bufferevent_openssl_get_ssl(bev)) {
+        char why[512];
+        wp_tls_client_failure(bev, why, sizeof(why));
+        weir_log(WEIR_LOG_DEBUG, "upstream TLS handshake failed", "upstream", uc->peer, "reason",
+                 why, NULL);
+        fail_with(uc, WP_UP_CONNECT_FAILED, why);
         return;
     }
     fail(uc, WP_UP_CONNECT_FAILED);
@@ -111,6 +161,7 @@ static void idle_event_cb(struct bufferevent *bev, short events, void *arg)
 static struct wp_pool_bucket *bucket_for(struct wp_worker *w, const struct wp_up_target *t)
 {
     char key[512], addr[WP_ADDR_STRLEN], src[WP_ADDR_STRLEN] = "";
+    unsigned long long tls = t->tls ? (unsigned long long)wp_tls_client_id(t->tls) : 0;
     struct wp_pool_bucket *b;
     int n;
     if (t->host)
@@ -119,7 +170,9 @@ static struct wp_pool_bucket *bucket_for(struct wp_worker *w, const struct wp_up
         wp_addr_format((const struct sockaddr *)&t->addr, addr, sizeof(addr));
     if (t->bind_src)
         wp_addr_format(t->bind_src, src, sizeof(src));
-    n = snprintf(key, sizeof(key), "%s|%s|%s", t->cluster, addr, src);
+    /* a TLS context belongs to one snapshot: a connection is reused only under
+     * the settings that opened it */
+    n = snprintf(key, sizeof(key), "%s|%s|%s|%llu", t->cluster, addr, src, tls);
     if (n < 0 || (size_t)n >= sizeof(key))
         return NULL;
     b = wp_strmap_get(&w->pools, key, (size_t)n);
@@ -195,11 +248,15 @@ struct wp_upconn *wp_pool_acquire(struct wp_worker *w, const struct wp_up_target
     uc->requests = 1;
     uc->h = h;
     uc->owner = owner;
+    uc->tls = t->tls;
+    if (uc->tls)
+        wp_tls_client_ref(uc->tls);
     if (t->host)
         snprintf(uc->peer, sizeof(uc->peer), "%s:%u", t->host, t->port);
     else
         wp_addr_format((const struct sockaddr *)&t->addr, uc->peer, sizeof(uc->peer));
     if (!(uc->timer = evtimer_new(w->base, timer_cb, uc))) {
+        wp_tls_client_unref(uc->tls);
         free(uc);
         return NULL;
     }
@@ -212,6 +269,8 @@ struct wp_upconn *wp_pool_acquire(struct wp_worker *w, const struct wp_up_target
         wp_stat_add(&uc->eps->cx_active, 1);
     }
 
+    if (t->tls && wp_tls_client_error(t->tls))
+        goto fail_soon; /* the context could not be built: the timer reports why */
     if (!t->host) {
         fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)

@@ -12,6 +12,12 @@
  * connection (BUSY at once when an idle one was there, CONNECTING otherwise; the
  * handler hears about the outcome), owns the bufferevent while BUSY, and gives it
  * back with wp_upconn_release(reusable) or wp_upconn_close().
+ *
+ * A target with a TLS client context (tls/client.h) stays CONNECTING through the
+ * TLS handshake: the socket bufferevent is wrapped in an OpenSSL filter once the
+ * TCP connect is done, and `connected` is called after the handshake. The connect
+ * timeout covers both. A failed handshake is a connect failure (UF); its reason is
+ * readable with wp_upconn_failure_detail() inside the `failed` callback.
  */
 #ifndef WP_UPSTREAM_POOL_H
 #define WP_UPSTREAM_POOL_H
@@ -26,6 +32,7 @@
 
 struct bufferevent;
 struct event;
+struct wp_tls_client;
 
 #define WP_POOL_MAX_IDLE 64
 
@@ -60,6 +67,7 @@ struct wp_up_target {
     uint64_t max_requests;                     /* 0: unlimited */
     const struct weir_pc_connection_pool *tcp; /* keepalive settings, may be NULL */
     bool poolable;                             /* false: never reused (upgrades, TCP) */
+    struct wp_tls_client *tls;                 /* TLS origination, or NULL */
 };
 
 struct wp_pool_bucket {
@@ -80,6 +88,7 @@ struct wp_upconn {
     uint64_t requests;
     bool reused; /* this request is not the connection's first */
     bool bound_passthrough;
+    struct wp_tls_client *tls; /* a reference, until the handshake starts */
     char peer[WP_ADDR_STRLEN];
     struct wp_endpoint_stats *eps;
     const struct wp_upconn_handler *h;
@@ -100,6 +109,9 @@ void wp_up_target_inbound(struct wp_up_target *t, uint16_t port, const struct we
  * or NULL when a socket could not even be created (the caller treats it as UF). */
 struct wp_upconn *wp_pool_acquire(struct wp_worker *w, const struct wp_up_target *t,
                                   const struct wp_upconn_handler *h, void *owner);
+/* Inside a `failed` callback: why the connection failed when there is more to
+ * say than the failure kind (the TLS handshake error), else NULL. */
+const char *wp_upconn_failure_detail(void);
 /* Gives a BUSY connection back: kept idle when reusable and the pool wants it. */
 void wp_upconn_release(struct wp_upconn *uc, bool reusable);
 /* Closes now (the struct is freed later). */
