@@ -3,7 +3,8 @@
 
   - the schema itself is a valid JSON Schema (draft 2020-12);
   - every docs/examples/*.json and lib/tests/proxy-config/valid/*.json passes it,
-    and each example's metadata.revision is the digest of its canonical form;
+    and its metadata.revision is the one docs/proxy-config.md defines (computed
+    here independently of the C code);
   - every lib/tests/proxy-config/invalid/*.json is refused by it, except the
     "semantic-*" files: those are well-formed and only the loader's cross checks
     (references, order, uniqueness, weight sums, regex syntax) refuse them, so
@@ -27,15 +28,69 @@ except ImportError:
     sys.exit(2)
 
 
+def ecmascript_number(x):
+    """A float as ECMAScript's Number::toString writes it (RFC 8785 section 3.2.2.3):
+    the shortest digits that read back as x, plain decimals for 1e-6 <= |x| < 1e21."""
+    if x != x or x in (float("inf"), float("-inf")):
+        raise ValueError("NaN and infinities have no canonical form")
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    mantissa, _, exponent = repr(abs(x)).partition("e")  # repr: the shortest round trip
+    whole, _, fraction = mantissa.partition(".")
+    exponent = int(exponent) if exponent else 0
+    if whole != "0":
+        point = len(whole) + exponent  # x = 0.DIGITS * 10^point
+    else:
+        point = exponent - (len(fraction) - len(fraction.lstrip("0")))
+    digits = (whole + fraction).lstrip("0").rstrip("0")
+    k = len(digits)
+    if k <= point <= 21:
+        return sign + digits + "0" * (point - k)
+    if 0 < point <= 21:
+        return sign + digits[:point] + "." + digits[point:]
+    if -6 < point <= 0:
+        return sign + "0." + "0" * -point + digits
+    e = point - 1
+    return (sign + digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e >= 0 else "-")
+            + str(abs(e)))
+
+
+def canonical(value):
+    """The canonical form of docs/proxy-config.md (RFC 8785): members sorted by code
+    point, no insignificant whitespace, minimal string escapes, ECMAScript numbers."""
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canonical(value[k])
+                              for k in sorted(value)) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(canonical(v) for v in value) + "]"
+    if isinstance(value, float):
+        return ecmascript_number(value)
+    # strings (Python escapes exactly the characters RFC 8785 does, in lower-case
+    # hex), integers, true, false, null
+    return json.dumps(value, ensure_ascii=False)
+
+
+# The top-level arrays whose elements are digested one by one.
+DIGESTED_LISTS = ("clusters", "services")
+
+
 def canonical_revision(doc):
-    """sha256 over the document without metadata.revision and metadata.generatedAt,
-    serialized with sorted keys and no insignificant whitespace (docs/proxy-config.md)."""
-    d = json.loads(json.dumps(doc))
-    md = d.get("metadata", {})
-    md.pop("revision", None)
-    md.pop("generatedAt", None)
-    text = json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """metadata.revision as docs/proxy-config.md defines it: each element of
+    `clusters` and `services` is hashed on its own, each of those arrays becomes
+    the hex SHA-256 of its elements' 32-byte digests concatenated, and the result,
+    without metadata.revision and metadata.generatedAt, is hashed in canonical
+    form."""
+    d = dict(doc)
+    if isinstance(d.get("metadata"), dict):
+        d["metadata"] = {k: v for k, v in d["metadata"].items()
+                         if k not in ("revision", "generatedAt")}
+    for key in DIGESTED_LISTS:
+        if isinstance(d.get(key), list):
+            elements = b"".join(hashlib.sha256(canonical(e).encode("utf-8")).digest()
+                                for e in d[key])
+            d[key] = hashlib.sha256(elements).hexdigest()
+    return "sha256:" + hashlib.sha256(canonical(d).encode("utf-8")).hexdigest()
 
 
 def first_error(validator, doc):
@@ -100,8 +155,12 @@ def main():
 
     for path in sorted(glob.glob(os.path.join(root, "lib", "tests", "proxy-config", "valid", "*.json"))):
         name = os.path.relpath(path, root)
-        err = first_error(validator, load(path))
+        doc = load(path)
+        err = first_error(validator, doc)
         report(err is None, f"{name} passes the schema", err)
+        want = canonical_revision(doc)
+        got = doc.get("metadata", {}).get("revision")
+        report(got == want, f"{name} revision matches its content", f"got {got}, want {want}")
 
     invalid = sorted(glob.glob(os.path.join(root, "lib", "tests", "proxy-config", "invalid", "*.json")))
     if not invalid:

@@ -5,8 +5,9 @@
  *   expected/<namespace>.json  each proxy config, byte for byte as render
  *                              prints it; every one must also load with
  *                              weir_proxy_config_load() without a diagnostic,
- *                              and its revision must be the digest of its
- *                              canonical form;
+ *                              and its revision must be the one
+ *                              weir_proxy_config_revision() computes from the
+ *                              document alone;
  *   expected/status.txt        the status of every CR and the notes about
  *                              other objects, one weir_cr_status_format()
  *                              block each.
@@ -519,6 +520,77 @@ START_TEST(test_example_revision)
 }
 END_TEST
 
+/* The worked example of docs/proxy-config.md, step by step, and what the
+ * definition promises: a change anywhere changes the revision, including an
+ * element's content or place, and the two ignored metadata fields do not. */
+START_TEST(test_revision_definition)
+{
+    json_t *doc = json_load_file(WEIR_SOURCE_DIR "/docs/examples/minimal.json", 0, NULL);
+    struct tr_buf b = {0};
+    unsigned char d[32], lists[TR_N_LISTS][32];
+    char got[72], base[72];
+
+    ck_assert_ptr_nonnull(doc);
+    ck_assert_int_eq(tr_digest(json_array_get(json_object_get(doc, "clusters"), 0), &b, d), 0);
+    hex(d, got);
+    ck_assert_str_eq(got, "12b25ceafef0e831193e475262cae63ca1267422f67f3a6e2f705bd4d282e8db");
+    tr_list_digest(d, 1, lists[0]);
+    hex(lists[0], got);
+    ck_assert_str_eq(got, "5a867d64603b3136b4c0266515632fce291069c891fb2b888a2b31378d92cc78");
+    ck_assert_int_eq(tr_digest(json_array_get(json_object_get(doc, "services"), 0), &b, d), 0);
+    hex(d, got);
+    ck_assert_str_eq(got, "87d9a02f1cf1dc0497ffde9628e1eb1fe88feb8649830e6edb6ce1056e1ec1cb");
+    tr_list_digest(d, 1, lists[1]);
+    ck_assert_int_eq(tr_revision(doc, lists, got), 0);
+    ck_assert_str_eq(got,
+                     "sha256:e0638ff262d74b2dd3893a83e66b66aaa781a07dae4fa322bcc4dc575ec7b00f");
+    ck_assert_int_eq(weir_proxy_config_revision(doc, base), 0);
+    ck_assert_str_eq(base, got);
+    tr_list_digest(NULL, 0, d);
+    hex(d, got);
+    ck_assert_str_eq(got, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+
+    /* ignored: the revision itself and generatedAt */
+    json_t *md = json_object_get(doc, "metadata");
+    json_object_set_new(md, "generatedAt", json_string("2024-05-01T12:00:00Z"));
+    json_object_set_new(md, "revision", json_string("sha256:0"));
+    ck_assert_int_eq(weir_proxy_config_revision(doc, got), 0);
+    ck_assert_str_eq(got, base);
+
+    /* a change inside an element */
+    json_t *cluster = json_array_get(json_object_get(doc, "clusters"), 0);
+    json_object_set_new(cluster, "port", json_integer(8001));
+    ck_assert_int_eq(weir_proxy_config_revision(doc, got), 0);
+    ck_assert_str_ne(got, base);
+    json_object_set_new(cluster, "port", json_integer(8000));
+
+    /* the same elements in another order, or one more */
+    json_t *services = json_object_get(doc, "services");
+    json_t *second = json_deep_copy(json_array_get(services, 0));
+    json_object_set_new(second, "host", json_string("a.default.svc.cluster.local"));
+    json_array_append_new(services, second);
+    char two[72];
+    ck_assert_int_eq(weir_proxy_config_revision(doc, two), 0);
+    ck_assert_str_ne(two, base);
+    json_array_insert(services, 0, second);
+    json_array_remove(services, 2);
+    ck_assert_int_eq(weir_proxy_config_revision(doc, got), 0);
+    ck_assert_str_ne(got, two);
+    ck_assert_str_ne(got, base);
+    json_array_remove(services, 0);
+
+    /* a change outside the lists */
+    ck_assert_int_eq(weir_proxy_config_revision(doc, got), 0);
+    ck_assert_str_eq(got, base);
+    json_object_set_new(md, "trustDomain", json_string("example.org"));
+    ck_assert_int_eq(weir_proxy_config_revision(doc, got), 0);
+    ck_assert_str_ne(got, base);
+
+    tr_buf_free(&b);
+    json_decref(doc);
+}
+END_TEST
+
 START_TEST(test_protocol_selection)
 {
     ck_assert_int_eq(tr_proto_of_service_port("http-web", NULL, NULL), TR_PROTO_HTTP);
@@ -607,6 +679,7 @@ int main(void)
     tcase_add_test(units, test_sha256_vectors);
     tcase_add_test(units, test_canonical_form);
     tcase_add_test(units, test_example_revision);
+    tcase_add_test(units, test_revision_definition);
     tcase_add_test(units, test_protocol_selection);
     tcase_add_test(units, test_impact);
     tcase_add_test(units, test_status_json);

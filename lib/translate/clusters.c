@@ -337,7 +337,7 @@ static struct tr_cluster_set *build_set(struct tr_ctx *ctx, struct tr_service *s
                 if (!sub)
                     continue;
             }
-            if (tr_frag_set(&set->frags[p * per + j],
+            if (tr_frag_set(ctx, &set->frags[p * per + j],
                             cluster_json(ctx, svc, dr, &svc->ports[p], sub)) != 0)
                 ctx->oom = true;
         }

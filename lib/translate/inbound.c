@@ -468,7 +468,7 @@ static bool policy_frag(struct tr_ctx *ctx, struct tr_cr *cr)
             return false;
         }
     }
-    if (tr_frag_set(&cr->frag, j) != 0)
+    if (tr_frag_set(ctx, &cr->frag, j) != 0)
         ctx->oom = true;
     return cr->frag.json != NULL;
 }
@@ -664,15 +664,54 @@ static json_t *inbound_service(struct tr_ctx *ctx, const struct tr_service *s)
     return json_pack("{s:s, s:o, s:o}", "name", s->name, "selector", sel, "ports", ports);
 }
 
-json_t *tr_inbound(struct tr_ctx *ctx, struct tr_ns *ns)
+/* Which Kubernetes Services with a selector each namespace holds: one pass
+ * over the services instead of one per namespace. */
+static int index_services(struct tr_ctx *ctx)
 {
-    json_t *o = json_object(), *services = json_array();
-    struct named *v = NULL;
-    size_t n = 0;
+    size_t *first = calloc(ctx->n_nss + 2, sizeof(*first));
+    size_t *idx = calloc(ctx->n_services + 1, sizeof(*idx));
+    size_t *fill = calloc(ctx->n_nss + 1, sizeof(*fill));
+    struct tr_ns **of = calloc(ctx->n_services + 1, sizeof(*of));
+    if (!first || !idx || !fill || !of) {
+        free(first);
+        free(idx);
+        free(fill);
+        free(of);
+        return -1;
+    }
     for (size_t i = 0; i < ctx->n_services; i++) {
         const struct tr_service *s = ctx->services[i];
-        if (s->se || !s->selector || strcmp(s->ns, ns->name) != 0)
-            continue;
+        if (!s->se && s->selector && (of[i] = tr_find_ns(ctx, s->ns)))
+            first[of[i] - ctx->nss + 1]++;
+    }
+    for (size_t k = 0; k < ctx->n_nss; k++)
+        first[k + 1] += first[k];
+    for (size_t i = 0; i < ctx->n_services; i++)
+        if (of[i]) {
+            size_t k = (size_t)(of[i] - ctx->nss);
+            idx[first[k] + fill[k]++] = i;
+        }
+    free(fill);
+    free(of);
+    ctx->ns_services_first = first;
+    ctx->ns_services = idx;
+    return 0;
+}
+
+json_t *tr_inbound(struct tr_ctx *ctx, struct tr_ns *ns)
+{
+    json_t *o = NULL, *services = NULL;
+    struct named *v = NULL;
+    size_t n = 0;
+    if (!ctx->ns_services_first && index_services(ctx) != 0) {
+        ctx->oom = true;
+        return NULL;
+    }
+    o = json_object();
+    services = json_array();
+    size_t k = (size_t)(ns - ctx->nss);
+    for (size_t at = ctx->ns_services_first[k]; at < ctx->ns_services_first[k + 1]; at++) {
+        const struct tr_service *s = ctx->services[ctx->ns_services[at]];
         json_t *j = inbound_service(ctx, s);
         struct named *nv = j ? realloc(v, (n + 1) * sizeof(*v)) : NULL;
         if (!nv) {

@@ -9,28 +9,16 @@
 #include "model/common.h"
 #include "translate/translate_internal.h"
 
-static const char *obj_ns(const json_t *o)
-{
-    return tr_json_str(json_object_get(o, "metadata"), "namespace");
-}
-
-/* The namespace as a sort key: "" for cluster-scoped objects. */
-static const char *key_ns(const json_t *o)
-{
-    const char *ns = obj_ns(o);
-    return ns ? ns : "";
-}
-
-static const char *obj_name(const json_t *o)
-{
-    return tr_json_str(json_object_get(o, "metadata"), "name");
-}
-
-static const char *slice_service(const json_t *o)
-{
-    return tr_json_str(json_object_get(json_object_get(o, "metadata"), "labels"),
-                       "kubernetes.io/service-name");
-}
+/* An object with the strings it is sorted by, read once: a snapshot holds
+ * tens of thousands of objects, and looking members up in every comparison
+ * made sorting them the slowest part of a one-namespace run. */
+struct okey {
+    const json_t *obj;
+    const char *ns;   /* "" for cluster-scoped objects */
+    const char *name; /* never NULL for a valid object */
+    const char *svc;  /* EndpointSlices: the kubernetes.io/service-name label */
+    const char *kind;
+};
 
 /* Two objects with one name: order them by content so that the one kept does
  * not depend on input order. */
@@ -47,36 +35,39 @@ static int cmp_content(const json_t *a, const json_t *b)
 
 static int cmp_object(const void *pa, const void *pb)
 {
-    const json_t *a = *(const json_t *const *)pa, *b = *(const json_t *const *)pb;
-    int r = strcmp(key_ns(a), key_ns(b));
+    const struct okey *a = pa, *b = pb;
+    int r = strcmp(a->ns, b->ns);
     if (!r)
-        r = strcmp(obj_name(a), obj_name(b));
-    return r ? r : cmp_content(a, b);
+        r = strcmp(a->name, b->name);
+    return r ? r : cmp_content(a->obj, b->obj);
 }
 
 static int cmp_slice(const void *pa, const void *pb)
 {
-    const json_t *a = *(const json_t *const *)pa, *b = *(const json_t *const *)pb;
-    int r = strcmp(obj_ns(a), obj_ns(b));
+    const struct okey *a = pa, *b = pb;
+    int r = strcmp(a->ns, b->ns);
     if (!r)
-        r = strcmp(slice_service(a), slice_service(b));
+        r = strcmp(a->svc, b->svc);
     if (!r)
-        r = strcmp(obj_name(a), obj_name(b));
-    return r ? r : cmp_content(a, b);
+        r = strcmp(a->name, b->name);
+    return r ? r : cmp_content(a->obj, b->obj);
 }
 
 /* Sorts and drops the second of two objects with one namespace and name. */
-static size_t sort_unique(struct tr_ctx *ctx, const json_t **v, size_t n,
+static size_t sort_unique(struct tr_ctx *ctx, struct okey *v, size_t n,
                           int (*cmp)(const void *, const void *), const char *kind)
 {
-    size_t out = 0;
-    if (n > 1)
+    size_t out = 0, i = 1;
+    /* the operator's informers hand objects in order already */
+    while (i < n && cmp(&v[i - 1], &v[i]) < 0)
+        i++;
+    if (i < n)
         tr_sort(v, n, sizeof(*v), cmp);
-    for (size_t i = 0; i < n; i++) {
-        if (out > 0 && strcmp(key_ns(v[out - 1]), key_ns(v[i])) == 0 &&
-            strcmp(obj_name(v[out - 1]), obj_name(v[i])) == 0) {
-            tr_note(ctx, v[i], "%s %s/%s appears twice; one copy is used", kind, key_ns(v[i]),
-                    obj_name(v[i]));
+    for (i = 0; i < n; i++) {
+        if (out > 0 && strcmp(v[out - 1].ns, v[i].ns) == 0 &&
+            strcmp(v[out - 1].name, v[i].name) == 0) {
+            tr_note(ctx, v[i].obj, "%s %s/%s appears twice; one copy is used", kind, v[i].ns,
+                    v[i].name);
             continue;
         }
         v[out++] = v[i];
@@ -137,23 +128,21 @@ static int cmp_str(const void *a, const void *b)
 
 /* Names the API server would have refused: such an object can exist only in
  * a file, and names flow into the config where the proxy checks them. */
-static bool has_meta(const json_t *o)
+bool tr_snapshot_key_valid(const struct weir_snapshot_key *k)
 {
-    const char *ns = obj_ns(o), *name = obj_name(o);
-    const char *kind = tr_json_str(o, "kind");
-    if (!name || !*name)
+    if (!k->name || !*k->name)
         return false;
-    if (strcmp(kind, "Namespace") == 0)
-        return weir_valid_namespace(name) == NULL;
-    if (!ns || weir_valid_namespace(ns))
+    if (strcmp(k->kind, "Namespace") == 0)
+        return weir_valid_namespace(k->name) == NULL;
+    if (!k->ns || weir_valid_namespace(k->ns))
         return false;
     /* Service names become DNS labels of the host */
-    if (strcmp(kind, "Service") == 0)
-        return weir_valid_dns1123_label(name) == NULL;
-    return weir_valid_dns1123_subdomain(name) == NULL;
+    if (strcmp(k->kind, "Service") == 0)
+        return weir_valid_dns1123_label(k->name) == NULL;
+    return weir_valid_dns1123_subdomain(k->name) == NULL;
 }
 
-static int read_pods(struct tr_ctx *ctx, const json_t **v, size_t n)
+static int read_pods(struct tr_ctx *ctx, struct okey *v, size_t n)
 {
     n = sort_unique(ctx, v, n, cmp_object, "Pod");
     ctx->pods = calloc(n ? n : 1, sizeof(*ctx->pods));
@@ -161,13 +150,14 @@ static int read_pods(struct tr_ctx *ctx, const json_t **v, size_t n)
         return -1;
     for (size_t i = 0; i < n; i++) {
         struct tr_pod *p = &ctx->pods[ctx->n_pods++];
-        const json_t *labels = json_object_get(json_object_get(v[i], "metadata"), "labels");
-        const char *sa = tr_json_str(json_object_get(v[i], "spec"), "serviceAccountName");
+        const json_t *spec = json_object_get(v[i].obj, "spec");
+        const json_t *labels = json_object_get(json_object_get(v[i].obj, "metadata"), "labels");
+        const char *sa = tr_json_str(spec, "serviceAccountName");
         if (!sa)
-            sa = tr_json_str(json_object_get(v[i], "spec"), "serviceAccount");
-        p->obj = v[i];
-        p->ns = obj_ns(v[i]);
-        p->name = obj_name(v[i]);
+            sa = tr_json_str(spec, "serviceAccount");
+        p->obj = v[i].obj;
+        p->ns = v[i].ns;
+        p->name = v[i].name;
         p->labels = json_is_object(labels) ? labels : NULL;
         p->sa = sa && *sa ? sa : "default";
         /* an invalid account name has no certificate: no identity to check */
@@ -180,20 +170,23 @@ static int read_pods(struct tr_ctx *ctx, const json_t **v, size_t n)
     return 0;
 }
 
-static int read_namespaces(struct tr_ctx *ctx, const json_t **nsobjs, size_t n_nsobjs,
-                           const struct weir_snapshot *snap)
+/* Every namespace named anywhere, each once; objects come grouped by
+ * namespace, so a name equal to the previous one is skipped before sorting. */
+static int read_namespaces(struct tr_ctx *ctx, const struct okey *nsobjs, size_t n_nsobjs,
+                           const struct okey *objs, size_t n_objs, const struct weir_snapshot *snap)
 {
-    size_t cap = n_nsobjs + snap->n_objects + snap->n_crs + ctx->set->n_namespaces + 1, n = 0;
+    size_t cap = n_nsobjs + n_objs + snap->n_crs + ctx->set->n_namespaces + 1, n = 0;
     const char **names = malloc(cap * sizeof(*names));
     if (!names)
         return -1;
     for (size_t i = 0; i < n_nsobjs; i++)
-        names[n++] = obj_name(nsobjs[i]);
-    for (size_t i = 0; i < snap->n_objects; i++)
-        if (has_meta(snap->objects[i]) && obj_ns(snap->objects[i]))
-            names[n++] = obj_ns(snap->objects[i]);
+        names[n++] = nsobjs[i].name;
+    for (size_t i = 0; i < n_objs; i++)
+        if (n == 0 || strcmp(names[n - 1], objs[i].ns) != 0)
+            names[n++] = objs[i].ns;
     for (size_t i = 0; i < snap->n_crs; i++)
-        names[n++] = snap->crs[i].namespace_;
+        if (n == 0 || strcmp(names[n - 1], snap->crs[i].namespace_) != 0)
+            names[n++] = snap->crs[i].namespace_;
     for (size_t i = 0; i < ctx->set->n_namespaces; i++)
         names[n++] = ctx->set->namespaces[i];
     names[n++] = ctx->root_ns;
@@ -208,16 +201,18 @@ static int read_namespaces(struct tr_ctx *ctx, const json_t **nsobjs, size_t n_n
             ctx->nss[ctx->n_nss++].name = names[i];
     free(names);
     for (size_t i = 0; i < n_nsobjs; i++) {
-        struct tr_ns *ns = tr_find_ns(ctx, obj_name(nsobjs[i]));
-        const json_t *labels = json_object_get(json_object_get(nsobjs[i], "metadata"), "labels");
+        struct tr_ns *ns = tr_find_ns(ctx, nsobjs[i].name);
+        const json_t *labels =
+            json_object_get(json_object_get(nsobjs[i].obj, "metadata"), "labels");
         if (ns && json_is_object(labels))
             ns->labels = labels;
     }
-    for (size_t i = 0; i < snap->n_objects; i++) {
-        const char *kind = tr_json_str(snap->objects[i], "kind");
-        struct tr_ns *ns = tr_find_ns(ctx, obj_ns(snap->objects[i]));
-        if (ns && strcmp(kind, "Namespace") != 0 && has_meta(snap->objects[i]))
-            ns->has_workloads = true;
+    struct tr_ns *last = NULL;
+    for (size_t i = 0; i < n_objs; i++) {
+        if (!last || strcmp(last->name, objs[i].ns) != 0)
+            last = tr_find_ns(ctx, objs[i].ns);
+        if (last)
+            last->has_workloads = true;
     }
     for (size_t i = 0; i < snap->n_crs; i++) {
         struct tr_ns *ns = tr_find_ns(ctx, snap->crs[i].namespace_);
@@ -300,67 +295,81 @@ static int read_crs(struct tr_ctx *ctx, const struct weir_snapshot *snap)
 
 int tr_read_snapshot(struct tr_ctx *ctx, const struct weir_snapshot *snap)
 {
-    size_t n = snap->n_objects, np = 0, ns = 0, nsl = 0, nn = 0;
-    const json_t **pods = calloc(n ? n : 1, sizeof(*pods));
-    const json_t **svcs = calloc(n ? n : 1, sizeof(*svcs));
-    const json_t **slices = calloc(n ? n : 1, sizeof(*slices));
-    const json_t **nsobjs = calloc(n ? n : 1, sizeof(*nsobjs));
+    size_t n = snap->n_objects, np = 0, ns = 0, nsl = 0, nn = 0, nw = 0;
+    struct okey *keys = calloc(2 * n + 1, sizeof(*keys));
+    /* the valid namespaced objects in input order, then by kind */
+    struct okey *work = keys, *pods, *svcs, *slices, *nsobjs;
     int rc = -1;
 
-    if (!pods || !svcs || !slices || !nsobjs)
-        goto out;
+    if (!keys)
+        return -1;
     for (size_t i = 0; i < n; i++) {
-        const json_t *o = snap->objects[i];
-        const char *kind = tr_json_str(o, "kind");
-        if (!has_meta(o)) {
-            tr_note(ctx, o,
+        const struct weir_snapshot_key *k = &snap->keys[i];
+        if (!k->valid) {
+            tr_note(ctx, snap->objects[i],
                     "%s %s/%s has no valid metadata.name or metadata.namespace and is ignored",
-                    kind, key_ns(o), obj_name(o) ? obj_name(o) : "(unnamed)");
+                    k->kind, k->ns ? k->ns : "", k->name ? k->name : "(unnamed)");
             continue;
         }
-        if (strcmp(kind, "Pod") == 0) {
-            pods[np++] = o;
-        } else if (strcmp(kind, "Service") == 0) {
-            svcs[ns++] = o;
-        } else if (strcmp(kind, "EndpointSlice") == 0) {
-            if (!slice_service(o)) {
-                tr_note(ctx, o,
-                        "EndpointSlice %s/%s has no kubernetes.io/service-name label and is "
-                        "ignored",
-                        obj_ns(o), obj_name(o));
-                continue;
-            }
-            slices[nsl++] = o;
-        } else {
-            nsobjs[nn++] = o;
-        }
+        if (strcmp(k->kind, "Namespace") == 0)
+            continue;
+        /* an EndpointSlice without its Service's name is still a workload of
+         * its namespace, but bound to no Service */
+        if (strcmp(k->kind, "EndpointSlice") == 0 && !k->svc)
+            tr_note(ctx, snap->objects[i],
+                    "EndpointSlice %s/%s has no kubernetes.io/service-name label and is ignored",
+                    k->ns, k->name);
+        work[nw++] = (struct okey){snap->objects[i], k->ns, k->name, k->svc, k->kind};
+    }
+    /* each kind gets its part of the second half, in the first half's order */
+    pods = keys + n;
+    for (size_t i = 0; i < nw; i++)
+        if (strcmp(work[i].kind, "Pod") == 0)
+            pods[np++] = work[i];
+    svcs = pods + np;
+    for (size_t i = 0; i < nw; i++)
+        if (strcmp(work[i].kind, "Service") == 0)
+            svcs[ns++] = work[i];
+    slices = svcs + ns;
+    for (size_t i = 0; i < nw; i++)
+        if (work[i].svc)
+            slices[nsl++] = work[i];
+    nsobjs = slices + nsl;
+    for (size_t i = 0; i < n; i++) {
+        const struct weir_snapshot_key *k = &snap->keys[i];
+        if (k->valid && strcmp(k->kind, "Namespace") == 0)
+            nsobjs[nn++] = (struct okey){snap->objects[i], "", k->name, NULL, k->kind};
     }
     if (read_pods(ctx, pods, np) != 0)
         goto out;
-    ctx->n_k8s_services = sort_unique(ctx, svcs, ns, cmp_object, "Service");
-    ctx->k8s_services = svcs;
-    svcs = NULL;
-    ctx->n_slices = sort_unique(ctx, slices, nsl, cmp_slice, "EndpointSlice");
-    ctx->slices = slices;
-    slices = NULL;
+    ns = sort_unique(ctx, svcs, ns, cmp_object, "Service");
+    nsl = sort_unique(ctx, slices, nsl, cmp_slice, "EndpointSlice");
     nn = sort_unique(ctx, nsobjs, nn, cmp_object, "Namespace");
-    if (read_namespaces(ctx, nsobjs, nn, snap) != 0)
+    ctx->k8s_services = calloc(ns + 1, sizeof(*ctx->k8s_services));
+    ctx->slices = calloc(nsl + 1, sizeof(*ctx->slices));
+    if (!ctx->k8s_services || !ctx->slices)
+        goto out;
+    for (size_t i = 0; i < ns; i++)
+        ctx->k8s_services[ctx->n_k8s_services++] = svcs[i].obj;
+    for (size_t i = 0; i < nsl; i++)
+        ctx->slices[ctx->n_slices++] =
+            (struct tr_slice){slices[i].obj, slices[i].ns, slices[i].svc};
+    if (read_namespaces(ctx, nsobjs, nn, work, nw, snap) != 0)
         goto out;
     if (read_crs(ctx, snap) != 0)
         goto out;
     struct tr_ns *root = tr_find_ns(ctx, ctx->root_ns);
     if (root)
         ctx->root_ns = root->name;
+    struct tr_ns *last = NULL;
     for (size_t i = 0; i < ctx->n_pods; i++) {
-        struct tr_ns *pns = tr_find_ns(ctx, ctx->pods[i].ns);
-        if (pns)
-            ctx->pods[i].ns = pns->name;
+        if (!last || strcmp(last->name, ctx->pods[i].ns) != 0)
+            last = tr_find_ns(ctx, ctx->pods[i].ns);
+        if (last)
+            ctx->pods[i].ns = last->name;
     }
     rc = 0;
 out:
-    free(pods);
-    free(svcs);
-    free(slices);
-    free(nsobjs);
+    free(keys);
     return rc;
 }

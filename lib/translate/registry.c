@@ -32,8 +32,9 @@ struct tr_service *tr_find_service(const struct tr_ctx *ctx, const char *host)
 static bool known_service(const struct tr_ctx *ctx, const char *name, const char *ns)
 {
     char host[512];
-    snprintf(host, sizeof(host), "%s.%s.svc.%s", name, ns, ctx->cluster_domain);
-    return tr_find_service(ctx, host) != NULL;
+    int n = snprintf(host, sizeof(host), "%s.%s.svc.%s", name, ns, ctx->cluster_domain);
+    /* a name too long for a host names no service */
+    return n > 0 && (size_t)n < sizeof(host) && tr_find_service(ctx, host) != NULL;
 }
 
 char *tr_resolve_host(const struct tr_ctx *ctx, const char *host, const char *ns)
@@ -244,15 +245,10 @@ static const char *slice_health(const json_t *conditions)
     return "unhealthy";
 }
 
-static const char *slice_svc(const json_t *o)
+static int cmp_slice_key(const struct tr_slice *sl, const char *ns, const char *svc)
 {
-    return tr_json_str(json_object_get(json_object_get(o, "metadata"), "labels"),
-                       "kubernetes.io/service-name");
-}
-
-static const char *slice_ns(const json_t *o)
-{
-    return tr_json_str(json_object_get(o, "metadata"), "namespace");
+    int r = strcmp(sl->ns, ns);
+    return r ? r : strcmp(sl->svc, svc);
 }
 
 /* The slice's port for the Service port named `name` ("" when unnamed). */
@@ -274,25 +270,33 @@ static int slice_port(const json_t *slice, const char *name)
 
 static int k8s_endpoints(struct tr_ctx *ctx, struct tr_service *s)
 {
-    size_t lo = 0, hi = ctx->n_slices;
-    /* the slices are sorted by namespace, then service name */
+    /* Services come in the slices' order (namespace, then name): each one's
+     * slices start where the previous one's search stopped. */
+    size_t n = ctx->n_slices, lo = ctx->slice_cursor, hi, step = 1;
+    if (lo > 0 && cmp_slice_key(&ctx->slices[lo - 1], s->ns, s->name) >= 0)
+        lo = 0;
+    /* gallop to a slice at or past the Service, then halve */
+    for (hi = lo; hi < n && cmp_slice_key(&ctx->slices[hi], s->ns, s->name) < 0; step *= 2) {
+        lo = hi + 1;
+        hi += step;
+    }
+    if (hi > n)
+        hi = n;
     while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int r = strcmp(slice_ns(ctx->slices[mid]), s->ns);
-        if (!r)
-            r = strcmp(slice_svc(ctx->slices[mid]), s->name);
-        if (r < 0)
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp_slice_key(&ctx->slices[mid], s->ns, s->name) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
+    ctx->slice_cursor = lo;
     for (size_t pi = 0; pi < s->n_ports; pi++) {
         struct tr_port *port = &s->ports[pi];
         size_t cap = 0;
         for (size_t i = lo; i < ctx->n_slices; i++) {
-            const json_t *sl = ctx->slices[i], *ep;
+            const json_t *sl = ctx->slices[i].obj, *ep;
             size_t j;
-            if (strcmp(slice_ns(sl), s->ns) != 0 || strcmp(slice_svc(sl), s->name) != 0)
+            if (cmp_slice_key(&ctx->slices[i], s->ns, s->name) != 0)
                 break;
             const char *type = tr_json_str(sl, "addressType");
             if (type && strcmp(type, "IPv4") != 0 && strcmp(type, "IPv6") != 0)

@@ -57,6 +57,12 @@ struct route_env {
     bool used; /* some VirtualService route landed on this port */
 };
 
+/* Remarks on the VirtualService are made while building entries. Planning
+ * (env->bits NULL) walks the same routes silently: a VirtualService is
+ * planned before it is known to apply anywhere (tr_service_specials). */
+#define route_status(env, ...) \
+    ((env)->bits ? tr_status_add((env)->ctx, (env)->vs, __VA_ARGS__) : (void)0)
+
 /* ---- destinations ---- */
 
 enum dest_rc {
@@ -382,15 +388,15 @@ static json_t *redirect_json(struct route_env *env, const struct weir_http_redir
         if (s && (strcmp(s, "http") == 0 || strcmp(s, "https") == 0))
             json_object_set_new(o, "scheme", json_string(s));
         else
-            tr_status_add(env->ctx, env->vs, WEIR_SEV_UNSUPPORTED, path,
-                          "redirect scheme \"%s\" is not supported by Weir yet (http or https); "
-                          "the scheme is kept",
-                          r->scheme);
+            route_status(env, WEIR_SEV_UNSUPPORTED, path,
+                         "redirect scheme \"%s\" is not supported by Weir yet (http or https); "
+                         "the scheme is kept",
+                         r->scheme);
         free(s);
     }
     if (!json_object_size(o)) {
-        tr_status_add(env->ctx, env->vs, WEIR_SEV_WARNING, path,
-                      "a redirect that changes nothing would loop; the route is skipped");
+        route_status(env, WEIR_SEV_WARNING, path,
+                     "a redirect that changes nothing would loop; the route is skipped");
         json_decref(o);
         return NULL;
     }
@@ -409,9 +415,9 @@ static json_t *direct_json(struct route_env *env, const struct weir_http_direct_
         if (body)
             json_object_set_new(o, "body", body);
         else
-            tr_status_add(env->ctx, env->vs, WEIR_SEV_UNSUPPORTED, path,
-                          "a body that is not UTF-8 text is not supported by Weir yet; the "
-                          "response is sent without it");
+            route_status(env, WEIR_SEV_UNSUPPORTED, path,
+                         "a body that is not UTF-8 text is not supported by Weir yet; the "
+                         "response is sent without it");
     }
     return o;
 }
@@ -475,9 +481,9 @@ static json_t *retries_json(struct route_env *env, const struct weir_http_retry 
         if (w)
             append_unique(on, w);
         else
-            tr_status_add(env->ctx, env->vs, WEIR_SEV_UNSUPPORTED, path,
-                          "retry condition %s is not supported by Weir yet and is ignored",
-                          r->conditions.items[i]);
+            route_status(env, WEIR_SEV_UNSUPPORTED, path,
+                         "retry condition %s is not supported by Weir yet and is ignored",
+                         r->conditions.items[i]);
     }
     for (size_t i = 0; i < r->n_status_codes; i++) {
         bool seen = false;
@@ -503,12 +509,12 @@ static json_t *retries_json(struct route_env *env, const struct weir_http_retry 
     json_decref(on);
     json_decref(codes);
     if (r->backoff_ns != WEIR_UNSET)
-        tr_status_add(env->ctx, env->vs, WEIR_SEV_UNSUPPORTED, path,
-                      "backoff is not supported by Weir yet; retries back off from 25ms");
+        route_status(env, WEIR_SEV_UNSUPPORTED, path,
+                     "backoff is not supported by Weir yet; retries back off from 25ms");
     if (r->retry_ignore_previous_hosts == WEIR_TRI_FALSE)
-        tr_status_add(env->ctx, env->vs, WEIR_SEV_UNSUPPORTED, path,
-                      "retryIgnorePreviousHosts: false is not supported by Weir yet; retries "
-                      "prefer another endpoint");
+        route_status(env, WEIR_SEV_UNSUPPORTED, path,
+                     "retryIgnorePreviousHosts: false is not supported by Weir yet; retries "
+                     "prefer another endpoint");
     return o;
 }
 
@@ -537,9 +543,9 @@ static json_t *fault_json(struct route_env *env, const struct weir_http_fault *f
                                 json_pack("{s:i, s:o}", "grpcStatus", a->grpc_status, "percentage",
                                           tr_percent(pct)));
         else if (a->kind == WEIR_ABORT_GRPC)
-            tr_status_add(env->ctx, env->vs, WEIR_SEV_UNSUPPORTED, path,
-                          "aborting with gRPC status %s is not supported; the abort is skipped",
-                          a->grpc_status_name ? a->grpc_status_name : "OK");
+            route_status(env, WEIR_SEV_UNSUPPORTED, path,
+                         "aborting with gRPC status %s is not supported; the abort is skipped",
+                         a->grpc_status_name ? a->grpc_status_name : "OK");
     }
     if (!json_object_size(o)) {
         json_decref(o);
@@ -983,7 +989,7 @@ const struct tr_frag *tr_service_frag(struct tr_ctx *ctx, struct tr_service *svc
         if (n_bits && v->bits)
             memcpy(v->bits, bits, n_bits);
         if ((n_bits && !v->bits) ||
-            tr_frag_set(&v->frag, service_json(ctx, ns, svc, own, vs, plan, bits)) != 0)
+            tr_frag_set(ctx, &v->frag, service_json(ctx, ns, svc, own, vs, plan, bits)) != 0)
             ctx->oom = true;
         v->next = svc->variants;
         svc->variants = v;
@@ -995,4 +1001,76 @@ const struct tr_frag *tr_service_frag(struct tr_ctx *ctx, struct tr_service *svc
         return NULL;
     }
     return v->frag.json ? &v->frag : NULL;
+}
+
+/* ---- where an entry may differ from the common one ---- */
+
+static int special_add(struct tr_ctx *ctx, struct tr_ns_list *out, const char *name)
+{
+    struct tr_ns *ns = tr_find_ns(ctx, name);
+    if (!ns)
+        return 0; /* no object names it: no config is written for it */
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 8;
+        struct tr_ns **v = realloc(out->v, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        out->v = v;
+        out->cap = cap;
+    }
+    out->v[out->n++] = ns;
+    return 0;
+}
+
+static int special_export(struct tr_ctx *ctx, struct tr_ns_list *out, const struct tr_export *e)
+{
+    for (size_t i = 0; !e->all && i < e->n; i++)
+        if (special_add(ctx, out, e->ns[i]) != 0)
+            return -1;
+    return 0;
+}
+
+/* The rules met on the way from a client namespace to the entry: the
+ * VirtualService (its namespace ranks it, its exportTo hides it) and, for
+ * every service it routes to, that service's visibility and the
+ * DestinationRules that decide which of its subsets exist. */
+static int vs_specials(struct tr_ctx *ctx, struct tr_service *svc, const struct tr_host_entry *e,
+                       struct tr_ns_list *out)
+{
+    if (!e->cr->res)
+        return 0;
+    if (special_add(ctx, out, e->cr->ns) != 0 || special_export(ctx, out, &e->cr->exp) != 0)
+        return -1;
+    struct tr_plan *plan = plan_for(ctx, e->cr, svc);
+    if (!plan)
+        return -1;
+    for (size_t i = 0; i < plan->n_refs; i++) {
+        const struct tr_service *r = plan->refs[i].svc;
+        if (special_add(ctx, out, r->ns) != 0 || special_export(ctx, out, &r->exp) != 0)
+            return -1;
+        for (size_t k = 0; k < r->n_drs; k++) {
+            const struct tr_cr *dr = r->drs[k]->cr;
+            if (dr->res && (special_add(ctx, out, r->drs[k]->ns) != 0 ||
+                            special_export(ctx, out, &dr->exp) != 0))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int tr_service_specials(struct tr_ctx *ctx, struct tr_service *svc, struct tr_ns_list *out)
+{
+    out->n = 0;
+    /* its own namespace has the short alias; the root namespace's
+     * DestinationRules are looked up last, except from the root itself */
+    if (special_add(ctx, out, svc->ns) != 0 || special_add(ctx, out, ctx->root_ns) != 0 ||
+        special_export(ctx, out, &svc->exp) != 0)
+        return -1;
+    for (size_t i = 0; i < svc->vs_n; i++)
+        if (vs_specials(ctx, svc, &ctx->vs_exact[svc->vs_first + i], out) != 0)
+            return -1;
+    for (size_t i = 0; i < svc->n_vs_wild; i++)
+        if (vs_specials(ctx, svc, svc->vs_wild[i], out) != 0)
+            return -1;
+    return 0;
 }

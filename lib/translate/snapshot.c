@@ -25,6 +25,7 @@ void weir_snapshot_free(struct weir_snapshot *s)
     for (size_t i = 0; i < s->n_objects; i++)
         json_decref(s->objects[i]);
     free(s->objects);
+    free(s->keys);
     for (size_t i = 0; i < s->n_crs; i++)
         cr_free(&s->crs[i]);
     free(s->crs);
@@ -71,6 +72,10 @@ int weir_snapshot_add(struct weir_snapshot *s, json_t *obj, const struct weir_ya
             if (!objs)
                 return -1;
             s->objects = objs;
+            struct weir_snapshot_key *keys = realloc(s->keys, cap * sizeof(*keys));
+            if (!keys)
+                return -1;
+            s->keys = keys;
             s->cap_objects = cap;
         }
         const json_t *md = json_object_get(obj, "metadata");
@@ -83,10 +88,20 @@ int weir_snapshot_add(struct weir_snapshot *s, json_t *obj, const struct weir_ya
                 return -1;
             json_object_set_new(json_object_get(copy, "metadata"), "namespace",
                                 json_string(default_ns));
-            s->objects[s->n_objects++] = copy;
-            return 0;
+            obj = copy;
+            md = json_object_get(obj, "metadata");
+        } else {
+            json_incref(obj);
         }
-        s->objects[s->n_objects++] = json_incref(obj);
+        struct weir_snapshot_key *k = &s->keys[s->n_objects];
+        k->kind = tr_json_str(obj, "kind");
+        k->ns = tr_json_str(md, "namespace");
+        k->name = tr_json_str(md, "name");
+        k->svc = strcmp(kind, "EndpointSlice") == 0
+                     ? tr_json_str(json_object_get(md, "labels"), "kubernetes.io/service-name")
+                     : NULL;
+        k->valid = tr_snapshot_key_valid(k);
+        s->objects[s->n_objects++] = obj;
         return 0;
     }
 

@@ -1,8 +1,8 @@
 /*
  * weir_translate(): the stages in order, and the assembly of each
- * namespace's document from the shared fragments. The revision is hashed
- * from the fragments' kept canonical forms, in the canonical member order, so
- * a document is never serialized whole to compute it.
+ * namespace's document from the shared fragments. The revision is computed
+ * from the fragments' kept digests (see canonical.c), so a document is never
+ * serialized whole to compute it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -73,43 +73,51 @@ static int frags_push(struct frags *f, const struct tr_frag *x)
     return 0;
 }
 
-static void hash_json(struct tr_sha256 *h, const json_t *v)
+/* The list's digest (docs/proxy-config.md, revision), from its elements'
+ * digests gathered in d (NULL: gathered here). */
+static int frags_digest(const struct frags *f, const unsigned char *d, unsigned char out[32])
 {
-    struct tr_buf b = {0};
-    tr_canonical(&b, v);
-    tr_sha256_update(h, b.data ? b.data : "", b.len);
-    tr_buf_free(&b);
-}
-
-static void hash_frags(struct tr_sha256 *h, const struct frags *f)
-{
-    tr_sha256_update(h, "[", 1);
-    for (size_t i = 0; i < f->n; i++) {
-        if (i)
-            tr_sha256_update(h, ",", 1);
-        tr_sha256_update(h, f->v[i]->canon, f->v[i]->canon_len);
+    unsigned char *own = NULL;
+    if (!d) {
+        if (!(own = malloc(f->n * 32 + 1)))
+            return -1;
+        for (size_t i = 0; i < f->n; i++)
+            memcpy(own + 32 * i, f->v[i]->digest, 32);
+        d = own;
     }
-    tr_sha256_update(h, "]", 1);
+    tr_list_digest(d, f->n, out);
+    free(own);
+    return 0;
 }
 
-static json_t *frags_array(const struct frags *f)
+/* The JSON array of a list. Arrays grown by appending end up to twice their
+ * size; a thousand configs each holding ten thousand services made that
+ * 50 MB. So the elements go to `scratch` (kept between calls), and the array
+ * kept is a copy of the right size (json_array_extend allocates exactly what
+ * an empty array needs). */
+static json_t *frags_array(const struct frags *f, json_t *scratch)
 {
     json_t *a = json_array();
+    json_array_clear(scratch);
     for (size_t i = 0; a && i < f->n; i++)
-        if (json_array_append(a, f->v[i]->json) != 0) {
+        if (json_array_append(scratch, f->v[i]->json) != 0) {
             json_decref(a);
-            return NULL;
+            a = NULL;
         }
+    if (a && json_array_extend(a, scratch) != 0) {
+        json_decref(a);
+        a = NULL;
+    }
+    json_array_clear(scratch);
     return a;
 }
 
 /*
  * Namespaces that see the same services through the same rules get the same
- * list of clusters (and often of services): the JSON array is then shared,
- * and for clusters, which come first in the canonical form, so is the digest
- * state after them. A small cache of recent lists is enough: in a mesh, the
- * lists differ between namespaces only where exportTo or a namespace's own
- * DestinationRule makes them.
+ * list of clusters (and often of services): the JSON array and the list's
+ * digest are then shared. A small cache of recent lists is enough: in a mesh,
+ * the lists differ between namespaces only where exportTo or a namespace's
+ * own DestinationRule makes them.
  */
 #define LIST_CACHE 16
 
@@ -117,12 +125,13 @@ struct list_entry {
     uint64_t key;
     struct frags list; /* owned copy */
     json_t *array;
-    struct tr_sha256 state; /* clusters: the digest after the head and the list */
+    unsigned char digest[32];
 };
 
 struct list_cache {
     struct list_entry e[LIST_CACHE];
-    size_t next; /* replaced in turn once full */
+    size_t next;     /* replaced in turn once full */
+    json_t *scratch; /* see frags_array */
 };
 
 static uint64_t list_key(const struct frags *f)
@@ -144,10 +153,11 @@ static struct list_entry *list_find(struct list_cache *c, const struct frags *f,
     return NULL;
 }
 
-static struct list_entry *list_add(struct list_cache *c, const struct frags *f, uint64_t key)
+static struct list_entry *list_add(struct list_cache *c, const struct frags *f,
+                                   const unsigned char *digests, uint64_t key)
 {
     struct list_entry *e = &c->e[c->next];
-    json_t *a = frags_array(f);
+    json_t *a = c->scratch || (c->scratch = json_array()) ? frags_array(f, c->scratch) : NULL;
     const struct tr_frag **v = f->n ? malloc(f->n * sizeof(*v)) : NULL;
     if (!a || (f->n && !v)) {
         json_decref(a);
@@ -158,6 +168,13 @@ static struct list_entry *list_add(struct list_cache *c, const struct frags *f, 
     free(e->list.v);
     if (f->n)
         memcpy(v, f->v, f->n * sizeof(*v));
+    if (frags_digest(f, digests, e->digest) != 0) {
+        json_decref(a);
+        free(v);
+        e->array = NULL;
+        e->list = (struct frags){0};
+        return NULL;
+    }
     e->key = key;
     e->list = (struct frags){v, f->n, f->n};
     e->array = a;
@@ -171,6 +188,7 @@ static void list_cache_free(struct list_cache *c)
         json_decref(c->e[i].array);
         free(c->e[i].list.v);
     }
+    json_decref(c->scratch);
 }
 
 /*
@@ -192,6 +210,18 @@ struct caches {
     size_t n_restricted;
     struct view views[LIST_CACHE];
     size_t next_view;
+    bool *overrides; /* per namespace (index in ctx->nss), see find_overrides() */
+    /* Services seen alike from most namespaces (see tr_service_specials):
+     * the common entry of each service, looked up once, and per namespace
+     * the services whose entry must be looked up there. Without `spec`
+     * (a run for a few namespaces) every entry is looked up. */
+    const struct tr_frag **common;      /* per service; NULL: not visible in common */
+    unsigned char (*common_digest)[32]; /* per service, dense: read for every namespace */
+    bool *common_done;
+    bool *always;                   /* per service: too many namespaces differ, no common entry */
+    size_t *spec_first;             /* per namespace: its range in spec */
+    size_t *spec;                   /* service indexes, ascending within a namespace */
+    struct tr_buf services_digests; /* the namespace's, reused */
 };
 
 static int find_restricted(const struct tr_ctx *ctx, struct caches *c)
@@ -217,21 +247,102 @@ static int find_restricted(const struct tr_ctx *ctx, struct caches *c)
  * compared with other namespaces: a rule for a service of another namespace,
  * or a wildcard. A rule for one of its own services is what every client
  * uses (the service's namespace comes second in the lookup), and visibility
- * differences are in the view's bits. */
-static bool overrides(const struct tr_ctx *ctx, const char *ns)
+ * differences are in the view's bits. Found for every namespace at once. */
+static int find_overrides(const struct tr_ctx *ctx, struct caches *c)
 {
+    c->overrides = calloc(ctx->n_nss + 1, sizeof(*c->overrides));
+    if (!c->overrides)
+        return -1;
     for (size_t i = 0; i < ctx->n_dr_exact; i++) {
         const struct tr_host_entry *e = &ctx->dr_exact[i];
-        if (e->ns != ns || !e->cr->res)
+        if (!e->cr->res)
             continue;
         const struct tr_service *svc = tr_find_service(ctx, e->host);
-        if (svc && svc->ns != ns)
-            return true;
+        const struct tr_ns *ns = tr_find_ns(ctx, e->ns);
+        if (svc && ns && svc->ns != ns->name)
+            c->overrides[ns - ctx->nss] = true;
     }
-    for (size_t i = 0; i < ctx->n_dr_wild; i++)
-        if (ctx->dr_wild[i].ns == ns && ctx->dr_wild[i].cr->res)
-            return true;
-    return false;
+    for (size_t i = 0; i < ctx->n_dr_wild; i++) {
+        const struct tr_ns *ns = tr_find_ns(ctx, ctx->dr_wild[i].ns);
+        if (ns && ctx->dr_wild[i].cr->res)
+            c->overrides[ns - ctx->nss] = true;
+    }
+    return 0;
+}
+
+/* Past this many namespaces that differ, a service is looked up everywhere. */
+#define MAX_SPECIALS 64
+
+struct spec_pair {
+    size_t ns, svc;
+};
+
+static int cmp_ns_ptr(const void *a, const void *b)
+{
+    const struct tr_ns *x = *(struct tr_ns *const *)a, *y = *(struct tr_ns *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int find_specials(struct tr_ctx *ctx, struct caches *c)
+{
+    struct tr_ns_list l = {0};
+    struct spec_pair *pairs = NULL;
+    size_t n = ctx->n_services, np = 0, cap = 0;
+    int rc = -1;
+
+    c->common = calloc(n + 1, sizeof(*c->common));
+    c->common_digest = calloc(n + 1, sizeof(*c->common_digest));
+    c->common_done = calloc(n + 1, sizeof(*c->common_done));
+    c->always = calloc(n + 1, sizeof(*c->always));
+    c->spec_first = calloc(ctx->n_nss + 2, sizeof(*c->spec_first));
+    if (!c->common || !c->common_digest || !c->common_done || !c->always || !c->spec_first)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (tr_service_specials(ctx, ctx->services[i], &l) != 0)
+            goto out;
+        tr_sort(l.v, l.n, sizeof(*l.v), cmp_ns_ptr);
+        size_t u = 0;
+        for (size_t k = 0; k < l.n; k++)
+            if (l.v[k]->output && (u == 0 || l.v[u - 1] != l.v[k]))
+                l.v[u++] = l.v[k];
+        if (u > MAX_SPECIALS) {
+            c->always[i] = true;
+            continue;
+        }
+        if (np + u > cap) {
+            size_t ncap = cap ? cap * 2 : 1024;
+            while (ncap < np + u)
+                ncap *= 2;
+            struct spec_pair *v = realloc(pairs, ncap * sizeof(*v));
+            if (!v)
+                goto out;
+            pairs = v;
+            cap = ncap;
+        }
+        for (size_t k = 0; k < u; k++)
+            pairs[np++] = (struct spec_pair){(size_t)(l.v[k] - ctx->nss), i};
+    }
+    /* counting sort by namespace; services stay ascending within one */
+    c->spec = calloc(np + 1, sizeof(*c->spec));
+    if (!c->spec)
+        goto out;
+    for (size_t k = 0; k < np; k++)
+        c->spec_first[pairs[k].ns + 1]++;
+    for (size_t k = 0; k < ctx->n_nss; k++)
+        c->spec_first[k + 1] += c->spec_first[k];
+    size_t *fill = calloc(ctx->n_nss + 1, sizeof(*fill));
+    if (!fill)
+        goto out;
+    for (size_t k = 0; k < np; k++) {
+        size_t ns = pairs[k].ns;
+        c->spec[c->spec_first[ns] + fill[ns]++] = pairs[k].svc;
+    }
+    free(fill);
+    rc = 0;
+out:
+    free(l.v);
+    free(pairs);
+    return rc;
 }
 
 static int view_bits(const struct caches *c, const char *ns, unsigned char **out)
@@ -274,7 +385,7 @@ static int build_config(struct tr_ctx *ctx, struct caches *caches, struct tr_ns 
                         struct weir_translate_config *out)
 {
     struct frags services = {0}, clusters = {0};
-    struct tr_sha256 h;
+    struct tr_buf *sdig = &caches->services_digests;
     json_t *inbound = NULL, *doc = NULL, *ns_json = NULL, *td_json = NULL;
     struct list_entry *ce, *se;
     char revision[72];
@@ -285,16 +396,41 @@ static int build_config(struct tr_ctx *ctx, struct caches *caches, struct tr_ns 
         memset(ctx->dr_stamp, 0, (ctx->n_services + 1) * sizeof(*ctx->dr_stamp));
         ctx->stamp = 1;
     }
+    size_t nsi = (size_t)(ns - ctx->nss), next = 0;
+    sdig->len = 0;
+    const size_t *spec = caches->spec ? caches->spec + caches->spec_first[nsi] : NULL;
+    size_t n_spec = caches->spec ? caches->spec_first[nsi + 1] - caches->spec_first[nsi] : 0;
     for (size_t i = 0; i < ctx->n_services; i++) {
         struct tr_service *s = ctx->services[i];
-        if (!tr_visible(&s->exp, ns->name))
+        const struct tr_frag *f;
+        bool own_lookup = !caches->spec || caches->always[i];
+        if (next < n_spec && spec[next] == i) {
+            own_lookup = true;
+            next++;
+        }
+        bool from_common = false;
+        if (own_lookup || !caches->common_done[i]) {
+            f = tr_visible(&s->exp, ns->name) ? tr_service_frag(ctx, s, ns->name) : NULL;
+            if (ctx->oom)
+                goto out;
+            if (!own_lookup) {
+                caches->common[i] = f;
+                caches->common_done[i] = true;
+                if (f)
+                    memcpy(caches->common_digest[i], f->digest, 32);
+            }
+        } else {
+            f = caches->common[i];
+            from_common = true; /* its digest is in the dense array: f is not visited */
+        }
+        if (!f)
             continue;
-        const struct tr_frag *f = tr_service_frag(ctx, s, ns->name);
-        if (!f || frags_push(&services, f) != 0)
+        tr_buf_put(sdig, from_common ? caches->common_digest[i] : f->digest, 32);
+        if (sdig->oom || frags_push(&services, f) != 0)
             goto out;
     }
     unsigned char *bits = NULL;
-    bool shared = !overrides(ctx, ns->name);
+    bool shared = !caches->overrides[nsi];
     struct view *view = NULL;
     if (shared && view_bits(caches, ns->name, &bits) != 0)
         goto out;
@@ -326,38 +462,15 @@ static int build_config(struct tr_ctx *ctx, struct caches *caches, struct tr_ns 
     if (!ns_json || !td_json)
         goto out;
 
-    /* the canonical form: members sorted, revision and generatedAt left out */
     uint64_t ckey = list_key(&clusters), skey = list_key(&services);
-    if (!(ce = list_find(&caches->clusters, &clusters, ckey))) {
-        static const char head[] =
-            "{\"apiVersion\":\"" WEIR_PROXY_CONFIG_API_VERSION "\",\"clusters\":";
-        if (!(ce = list_add(&caches->clusters, &clusters, ckey)))
-            goto out;
-        tr_sha256_init(&ce->state);
-        tr_sha256_update(&ce->state, head, sizeof(head) - 1);
-        hash_frags(&ce->state, &clusters);
-    }
-    if (!(se = list_find(&caches->services, &services, skey)) &&
-        !(se = list_add(&caches->services, &services, skey)))
+    if (!(ce = list_find(&caches->clusters, &clusters, ckey)) &&
+        !(ce = list_add(&caches->clusters, &clusters, NULL, ckey)))
         goto out;
-    h = ce->state;
-    if (inbound) {
-        tr_sha256_update(&h, ",\"inbound\":", 11);
-        hash_json(&h, inbound);
-    }
-    tr_sha256_update(&h, ",\"kind\":", 8);
-    tr_sha256_update(&h, "\"" WEIR_PROXY_CONFIG_KIND "\"", strlen(WEIR_PROXY_CONFIG_KIND) + 2);
-    tr_sha256_update(&h, ",\"metadata\":{\"namespace\":", 25);
-    hash_json(&h, ns_json);
-    tr_sha256_update(&h, ",\"trustDomain\":", 15);
-    hash_json(&h, td_json);
-    tr_sha256_update(&h, "},\"services\":", 13);
-    hash_frags(&h, &services);
-    tr_sha256_update(&h, "}", 1);
-    tr_revision_final(&h, revision);
-
-    json_t *md = json_pack("{s:O, s:s, s:O}", "namespace", ns_json, "revision", revision,
-                           "trustDomain", td_json);
+    if (!(se = list_find(&caches->services, &services, skey)) &&
+        !(se = list_add(&caches->services, &services, (const unsigned char *)sdig->data, skey)))
+        goto out;
+    json_t *md =
+        json_pack("{s:O, s:s, s:O}", "namespace", ns_json, "revision", "", "trustDomain", td_json);
     if (md && ctx->set->generated_at)
         json_object_set_new(md, "generatedAt", json_string(ctx->set->generated_at));
     doc = json_pack("{s:s, s:s, s:o, s:O, s:O}", "apiVersion", WEIR_PROXY_CONFIG_API_VERSION,
@@ -366,6 +479,12 @@ static int build_config(struct tr_ctx *ctx, struct caches *caches, struct tr_ns 
     if (!doc)
         goto out;
     if (inbound && json_object_set(doc, "inbound", inbound) != 0)
+        goto out;
+    unsigned char lists[TR_N_LISTS][32];
+    memcpy(lists[0], ce->digest, 32); /* in the order of tr_lists */
+    memcpy(lists[1], se->digest, 32);
+    if (tr_revision(doc, lists, revision) != 0 ||
+        json_object_set_new(md, "revision", json_string(revision)) != 0)
         goto out;
     out->namespace_ = strdup(ns->name);
     out->revision = strdup(revision);
@@ -397,6 +516,14 @@ static void free_caches(struct caches *c)
         free(c->views[i].list.v);
     }
     free(c->restricted);
+    free(c->overrides);
+    free(c->common);
+    free(c->common_digest);
+    free(c->common_done);
+    free(c->always);
+    free(c->spec_first);
+    free(c->spec);
+    tr_buf_free(&c->services_digests);
     free(c);
 }
 
@@ -433,6 +560,9 @@ static void ctx_free(struct tr_ctx *ctx)
     free(ctx->dr_wild);
     free(ctx->dr_choice);
     free(ctx->dr_stamp);
+    free(ctx->ns_services_first);
+    free(ctx->ns_services);
+    tr_buf_free(&ctx->scratch);
 }
 
 int weir_translate(const struct weir_snapshot *snap, const struct weir_translate_settings *settings,
@@ -460,13 +590,19 @@ int weir_translate(const struct weir_snapshot *snap, const struct weir_translate
     if (tr_build_registry(&ctx) != 0)
         goto fail;
     tr_resolve_mtls(&ctx);
-    if (tr_index_rules(&ctx) != 0 || tr_cluster_order(&ctx) != 0)
+    if (tr_index_rules(&ctx) != 0)
+        goto fail;
+    if (tr_cluster_order(&ctx) != 0)
         goto fail;
     for (size_t i = 0; i < ctx.n_nss; i++)
         n_out += ctx.nss[i].output;
     out->configs = calloc(n_out + 1, sizeof(*out->configs));
     caches = calloc(1, sizeof(*caches));
-    if (!out->configs || !caches || find_restricted(&ctx, caches) != 0)
+    if (!out->configs || !caches || find_restricted(&ctx, caches) != 0 ||
+        find_overrides(&ctx, caches) != 0)
+        goto fail;
+    /* a run for one or two namespaces looks every entry up anyway */
+    if (n_out > 2 && find_specials(&ctx, caches) != 0)
         goto fail;
     for (size_t i = 0; i < ctx.n_nss; i++) {
         if (!ctx.nss[i].output)

@@ -46,9 +46,16 @@ struct weir_snapshot_cr {
     int line;
 };
 
+struct weir_snapshot_key; /* internal to lib/translate */
+
+/* Filled by weir_snapshot_add() and weir_snapshot_add_resource() only. */
 struct weir_snapshot {
     json_t **objects; /* Services, EndpointSlices, Pods, Namespaces (references held) */
     size_t n_objects, cap_objects;
+    /* per object: its kind, namespace and name, read while it is added, when
+     * its metadata is at hand (a translation would otherwise look them up in
+     * every object of a large cluster again) */
+    struct weir_snapshot_key *keys;
     struct weir_snapshot_cr *crs;
     size_t n_crs, cap_crs;
 };
@@ -142,9 +149,13 @@ json_t *weir_cr_status_json(const struct weir_cr_status *st);
  * Caller frees; NULL when out of memory. */
 char *weir_cr_status_format(const struct weir_cr_status *st);
 
-/* The revision of a proxy config as docs/proxy-config.md defines it: SHA-256 of
- * the canonical form without metadata.revision and metadata.generatedAt.
- * Writes "sha256:<64 hex>" and a NUL into out. Returns -1 when out of memory. */
+/* The revision of any proxy config as docs/proxy-config.md ("The revision")
+ * defines it: each element of `clusters` and `services` hashed on its own,
+ * each of those arrays replaced by the digest of its elements' digests, and
+ * the result, without metadata.revision and metadata.generatedAt, hashed in
+ * canonical form. A translation computes the same from its shared fragments
+ * (weir_translate_config.revision). Writes "sha256:<64 hex>" and a NUL into
+ * out. Returns -1 when out of memory. */
 int weir_proxy_config_revision(const json_t *doc, char out[72]);
 
 /* ---- incremental use ------------------------------------------------------- */

@@ -61,10 +61,9 @@ bool tr_labels_match_json(const json_t *sel, const json_t *labels);
 
 /* ---- canonical form and digest (canonical.c, sha256.c) ---- */
 
-/* OpenSSL's SHA-256 (with its SHA-NI/AVX code paths). Its low-level context
- * is a plain struct, so a digest state can be copied by assignment: the
- * revision of every namespace's config resumes from the state after the
- * shared prefix instead of hashing it again. */
+/* OpenSSL's SHA-256 (with its SHA-NI/AVX code paths) through the low-level
+ * API: a plain struct on the stack, no allocation per digest, which matters
+ * for the tens of thousands of small element digests of one run. */
 struct tr_sha256 {
     SHA256_CTX ctx;
 };
@@ -76,22 +75,47 @@ void tr_sha256_final(struct tr_sha256 *s, unsigned char out[32]);
 /* Appends the canonical serialization (sorted keys, no whitespace, RFC 8785
  * numbers and strings) of v. */
 void tr_canonical(struct tr_buf *b, const json_t *v);
-/* Finishes a digest as "sha256:<64 hex>". */
-void tr_revision_final(struct tr_sha256 *h, char out[72]);
+/* SHA-256 of v's canonical form, serialized into scratch (emptied first,
+ * kept for reuse). -1 when out of memory. */
+int tr_digest(const json_t *v, struct tr_buf *scratch, unsigned char out[32]);
+
+/* metadata.revision (docs/proxy-config.md): the top-level arrays whose
+ * elements are digested one by one, in the order of the canonical form. */
+#define TR_N_LISTS 2
+extern const char *const tr_lists[TR_N_LISTS]; /* "clusters", "services" */
+/* A list's digest: SHA-256 over its n element digests, concatenated. */
+void tr_list_digest(const unsigned char *digests, size_t n, unsigned char out[32]);
+/* The revision of doc given the digests of its lists (those of tr_lists that
+ * are arrays in doc; the others are ignored): "sha256:<64 hex>". -1 when out
+ * of memory. */
+int tr_revision(const json_t *doc, const unsigned char lists[TR_N_LISTS][32], char out[72]);
 
 /* A JSON fragment built once and shared by every config it appears in, with
- * its canonical form kept so that a document's revision is hashed from the
- * pieces without serializing the shared parts again. */
+ * the digest of its canonical form kept for the revisions of those configs. */
 struct tr_frag {
     json_t *json; /* owned reference */
-    char *canon;  /* owned */
-    size_t canon_len;
+    unsigned char digest[32];
 };
 
-int tr_frag_set(struct tr_frag *f, json_t *json); /* takes the reference; -1 out of memory */
+struct tr_ctx;
+/* Takes the reference and digests it (in ctx's scratch buffer); -1 when out
+ * of memory. */
+int tr_frag_set(struct tr_ctx *ctx, struct tr_frag *f, json_t *json);
 void tr_frag_clear(struct tr_frag *f);
 
 /* ---- the objects read ---- */
+
+/* What weir_snapshot_add() reads of a Kubernetes object; the strings are the
+ * object's own. */
+struct weir_snapshot_key {
+    const char *kind;
+    const char *ns;   /* metadata.namespace, NULL when absent */
+    const char *name; /* NULL when absent */
+    const char *svc;  /* EndpointSlices: the kubernetes.io/service-name label, or NULL */
+    bool valid;       /* names the API server would accept (tr_read_snapshot) */
+};
+
+bool tr_snapshot_key_valid(const struct weir_snapshot_key *k);
 
 enum tr_proto {
     TR_PROTO_HTTP,
@@ -120,6 +144,11 @@ struct tr_export {
 bool tr_visible(const struct tr_export *e, const char *ns);
 /* spec.exportTo of a CR; empty is "*", "~" hides. -1 when out of memory. */
 int tr_export_from_list(struct tr_export *e, const struct weir_strings *list, const char *own);
+
+struct tr_slice {
+    const json_t *obj;
+    const char *ns, *svc; /* the object's own strings, read once */
+};
 
 struct tr_pod {
     const char *ns, *name;
@@ -244,8 +273,9 @@ struct tr_ctx {
     size_t n_pods;
     const json_t **k8s_services; /* sorted by ns, name */
     size_t n_k8s_services;
-    const json_t **slices; /* sorted by ns, service name, slice name */
+    struct tr_slice *slices; /* sorted by ns, service name, slice name */
     size_t n_slices;
+    size_t slice_cursor; /* where the next Service's slices start (registry.c) */
 
     struct tr_ns *nss; /* sorted by name */
     size_t n_nss;
@@ -277,6 +307,11 @@ struct tr_ctx {
     unsigned *dr_stamp;
     unsigned stamp;
 
+    /* the Kubernetes Services of each namespace (index in nss), for the
+     * inbound sections; built on first use */
+    size_t *ns_services_first, *ns_services;
+
+    struct tr_buf scratch; /* canonical forms being digested */
     bool oom;
 };
 
@@ -323,6 +358,18 @@ bool tr_dr_check(struct tr_ctx *ctx, struct tr_cr *dr);
 
 /* Services: the entry of svc in the config of namespace ns. */
 const struct tr_frag *tr_service_frag(struct tr_ctx *ctx, struct tr_service *svc, const char *ns);
+
+struct tr_ns_list {
+    struct tr_ns **v; /* owned array; repeats possible */
+    size_t n, cap;
+};
+
+/* The namespaces whose entry for svc (or whether they see it at all) may
+ * differ from what every other namespace gets: its own, the root, and those
+ * its exportTo or the rules on the way to its destinations name. Everywhere
+ * else the entry is the same, so it is looked up once. out is emptied first.
+ * -1 when out of memory. */
+int tr_service_specials(struct tr_ctx *ctx, struct tr_service *svc, struct tr_ns_list *out);
 void tr_variants_free(struct tr_service *svc);
 void tr_plans_free(struct tr_cr *vs);
 

@@ -81,15 +81,21 @@ char *tr_strdup(const char *s)
 
 char *tr_printf(const char *fmt, ...)
 {
+    char small[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
     if (n < 0)
         return NULL;
     char *s = malloc((size_t)n + 1);
     if (!s)
         return NULL;
+    /* names and hosts fit: formatted once */
+    if ((size_t)n < sizeof(small)) {
+        memcpy(s, small, (size_t)n + 1);
+        return s;
+    }
     va_start(ap, fmt);
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -195,29 +201,18 @@ bool tr_visible(const struct tr_export *e, const char *ns)
     return false;
 }
 
-int tr_frag_set(struct tr_frag *f, json_t *json)
+int tr_frag_set(struct tr_ctx *ctx, struct tr_frag *f, json_t *json)
 {
-    struct tr_buf b = {0};
     f->json = json;
     if (!json)
         return -1;
-    tr_canonical(&b, json);
-    if (b.oom) {
-        tr_buf_free(&b);
-        return -1;
-    }
-    f->canon = b.data;
-    f->canon_len = b.len;
-    return 0;
+    return tr_digest(json, &ctx->scratch, f->digest);
 }
 
 void tr_frag_clear(struct tr_frag *f)
 {
     json_decref(f->json);
-    free(f->canon);
     f->json = NULL;
-    f->canon = NULL;
-    f->canon_len = 0;
 }
 
 /* ---- protocols ---- */
