@@ -1,4 +1,5 @@
 #include "core/conn.h"
+#include "core/timer.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -321,11 +322,7 @@ void wp_conn_accept(struct wp_worker *w, int fd, struct wp_listener *li)
     }
     bufferevent_setcb(c->bev, read_cb, NULL, event_cb, c);
     bufferevent_enable(c->bev, EV_READ);
-    {
-        struct timeval tv = {.tv_sec = (time_t)(wait_ms / 1000),
-                             .tv_usec = (suseconds_t)((wait_ms % 1000) * 1000)};
-        event_add(c->timer, &tv);
-    }
+    wp_timer_arm_ms(c->timer, wait_ms);
 }
 
 /* ---- TCP destinations ---- */

@@ -1,4 +1,5 @@
 #include "http/mirror.h"
+#include "core/timer.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -224,11 +225,7 @@ static void start_one(struct wp_worker *w, struct wp_wsnap *ws, const struct wei
         finish(m);
         return;
     }
-    {
-        struct timeval tv = {.tv_sec = (time_t)(timeout / 1000),
-                             .tv_usec = (suseconds_t)((timeout % 1000) * 1000)};
-        event_add(m->timer, &tv);
-    }
+    wp_timer_arm_ms(m->timer, timeout);
 }
 
 void wp_mirror_start(struct wp_worker *w, struct wp_wsnap *ws, const struct weir_pc_http_route *r,

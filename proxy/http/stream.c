@@ -1,4 +1,5 @@
 #include "http/stream.h"
+#include "core/timer.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -139,13 +140,6 @@ struct wp_stream {
     bool logged;
 };
 
-static void arm_ms(struct event *ev, int64_t ms)
-{
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-                         .tv_usec = (suseconds_t)((ms % 1000) * 1000)};
-    event_add(ev, &tv);
-}
-
 static void set_state(struct wp_stream *s, enum wp_stream_state st)
 {
     weir_logf(WEIR_LOG_DEBUG, "stream %p: %s -> %s", (void *)s, state_name(s->state),
@@ -256,7 +250,7 @@ static void touch(struct wp_stream *s)
 {
     int64_t ms = s->cfg ? s->cfg->proxy.limits.stream_idle_timeout_ms : 0;
     if (ms > 0 && s->idle && s->state != WP_SS_DONE)
-        arm_ms(s->idle, ms);
+        wp_timer_arm_ms(s->idle, ms);
 }
 
 /* ---- circuit breakers and outlier detection ---- */
@@ -549,7 +543,7 @@ static void schedule_retry(struct wp_stream *s)
     set_state(s, WP_SS_BACKOFF);
     s->timer_kind = TIMER_BACKOFF;
     /* jittered, so that clients failing together do not retry together */
-    arm_ms(s->timer, (int64_t)(1 + wp_rand_below(&s->w->rng, ceiling)));
+    wp_timer_arm_ms(s->timer, (int64_t)(1 + wp_rand_below(&s->w->rng, ceiling)));
 }
 
 /* ---- the request towards the upstream ---- */
@@ -701,7 +695,7 @@ static void limits_wake(struct wp_limit_waiter *wt)
     struct wp_stream *s = wp_container_of(wt, struct wp_stream, waiter);
     s->held_connection = true;
     s->timer_kind = TIMER_PENDING;
-    arm_ms(s->timer, 0);
+    wp_timer_arm_ms(s->timer, 0);
 }
 
 static void overflow(struct wp_stream *s, struct wp_cluster_state *cs, const char *details)
@@ -859,7 +853,7 @@ static void start_attempt(struct wp_stream *s)
         wp_stat_add(&s->eps->rq_total, 1);
     if (s->route && s->route->retries && s->route->retries->per_try_timeout_ms > 0) {
         s->timer_kind = TIMER_PER_TRY;
-        arm_ms(s->timer, s->route->retries->per_try_timeout_ms);
+        wp_timer_arm_ms(s->timer, s->route->retries->per_try_timeout_ms);
     }
 }
 
@@ -992,7 +986,7 @@ static void forward(struct wp_stream *s)
         s->down->send_continue(s->ctx);
     }
     if (r && r->timeout_ms > 0)
-        arm_ms(s->deadline, r->timeout_ms);
+        wp_timer_arm_ms(s->deadline, r->timeout_ms);
     if (r && r->n_mirrors && !s->req.upgrade) {
         if (s->req_complete)
             wp_mirror_start(s->w, s->ws, r, &s->req, s->body);
@@ -1080,7 +1074,7 @@ static void apply_fault(struct wp_stream *s)
         s->flags |= WP_RF_DI;
         set_state(s, WP_SS_DELAYED);
         s->timer_kind = TIMER_DELAY;
-        arm_ms(s->timer, f->delay_fixed_ms);
+        wp_timer_arm_ms(s->timer, f->delay_fixed_ms);
         return;
     }
     proceed_after_delay(s);

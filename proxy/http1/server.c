@@ -1,4 +1,5 @@
 #include "http1/server.h"
+#include "core/timer.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -75,13 +76,6 @@ static void set_state(struct wp_h1_server *c, enum wp_h1s_state st)
     c->state = st;
 }
 
-static void arm_ms(struct event *ev, int64_t ms)
-{
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-                         .tv_usec = (suseconds_t)((ms % 1000) * 1000)};
-    event_add(ev, &tv);
-}
-
 static void conn_free(struct wp_deferred *d)
 {
     struct wp_h1_server *c = wp_container_of(d, struct wp_h1_server, dfree);
@@ -145,7 +139,7 @@ static void start_linger(struct wp_h1_server *c)
     bufferevent_setcb(c->bev, linger_read_cb, NULL, linger_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
     bufferevent_enable(c->bev, EV_READ);
-    arm_ms(c->timer, WP_LINGER_MS);
+    wp_timer_arm_ms(c->timer, WP_LINGER_MS);
 }
 
 static void closing_write_cb(struct bufferevent *bev, void *arg)
@@ -171,7 +165,7 @@ static void start_closing(struct wp_h1_server *c)
     bufferevent_setcb(c->bev, NULL, closing_write_cb, closing_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_enable(c->bev, EV_WRITE);
-    arm_ms(c->timer, WP_LINGER_MS * 5); /* a client that never reads does not hold us */
+    wp_timer_arm_ms(c->timer, WP_LINGER_MS * 5); /* a client that never reads does not hold us */
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         start_linger(c);
 }
@@ -433,7 +427,7 @@ static void end_exchange(struct wp_h1_server *c)
     }
     wp_h1_parser_next(&c->parser);
     set_state(c, WP_H1S_IDLE);
-    arm_ms(c->timer, c->header_timeout_ms);
+    wp_timer_arm_ms(c->timer, c->header_timeout_ms);
     bufferevent_enable(c->bev, EV_READ);
 }
 
@@ -588,7 +582,7 @@ void wp_h1_server_start(struct wp_worker *w, struct bufferevent *bev,
     bufferevent_setwatermark(bev, EV_READ, 0, WP_DOWN_READ_HIGH);
     bufferevent_setwatermark(bev, EV_WRITE, WP_DOWN_WRITE_HIGH / 2, 0);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
-    arm_ms(c->timer, c->header_timeout_ms);
+    wp_timer_arm_ms(c->timer, c->header_timeout_ms);
     if (w->draining)
         c->close_after = true;
     kick(c); /* what protocol detection read is waiting in the input buffer */

@@ -1,4 +1,5 @@
 #include "http2/client.h"
+#include "core/timer.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -82,13 +83,6 @@ static void set_state(struct h2c_conn *c, enum h2c_state st)
     weir_logf(WEIR_LOG_DEBUG, "h2 upstream %s: %s -> %s", c->peer, state_name(c->state),
               state_name(st));
     c->state = st;
-}
-
-static void arm_ms(struct event *ev, int64_t ms)
-{
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-                         .tv_usec = (suseconds_t)((ms % 1000) * 1000)};
-    event_add(ev, &tv);
 }
 
 static void x_free(struct wp_deferred *d)
@@ -176,7 +170,7 @@ static void idle_check(struct h2c_conn *c)
         if (c->state == H2C_GOAWAY)
             event_active(c->timer, EV_TIMEOUT, 1);
         else if (c->idle_ms > 0)
-            arm_ms(c->timer, c->idle_ms);
+            wp_timer_arm_ms(c->timer, c->idle_ms);
     } else {
         event_del(c->timer);
     }

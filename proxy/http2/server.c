@@ -1,4 +1,5 @@
 #include "http2/server.h"
+#include "core/timer.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -87,13 +88,6 @@ static void set_state(struct h2_server *c, enum wp_h2s_conn_state st)
     weir_logf(WEIR_LOG_DEBUG, "h2 conn %llu: %s -> %s", (unsigned long long)c->info.id,
               conn_state_name(c->state), conn_state_name(st));
     c->state = st;
-}
-
-static void arm_ms(struct event *ev, int64_t ms)
-{
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-                         .tv_usec = (suseconds_t)((ms % 1000) * 1000)};
-    event_add(ev, &tv);
 }
 
 static void h2s_free(struct wp_deferred *d)
@@ -185,7 +179,7 @@ static void start_closing(struct h2_server *c)
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_setcb(c->bev, NULL, closing_write_cb, closing_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-    arm_ms(c->timer, WP_H2_CLOSE_FLUSH_MS);
+    wp_timer_arm_ms(c->timer, WP_H2_CLOSE_FLUSH_MS);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         conn_close(c);
 }
@@ -234,7 +228,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         if (c->n_streams == 0)
             drain(c);
         else
-            arm_ms(c->timer, WP_H2_IDLE_MS);
+            wp_timer_arm_ms(c->timer, WP_H2_IDLE_MS);
         return;
     case WP_H2C_CLOSING:
         conn_close(c);
@@ -686,7 +680,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code,
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     h2s_release(st);
     if (c->n_streams == 0 && c->state == WP_H2C_OPEN)
-        arm_ms(c->timer, WP_H2_IDLE_MS);
+        wp_timer_arm_ms(c->timer, WP_H2_IDLE_MS);
     return 0;
 }
 
@@ -819,7 +813,7 @@ void wp_h2_server_start(struct wp_worker *w, struct bufferevent *bev,
     bufferevent_setwatermark(bev, EV_READ, 0, 64 * 1024);
     bufferevent_setwatermark(bev, EV_WRITE, WP_H2_WRITE_HIGH / 2, 0);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
-    arm_ms(c->timer, WP_H2_IDLE_MS);
+    wp_timer_arm_ms(c->timer, WP_H2_IDLE_MS);
     if (w->draining)
         drain(c);
     /* the preface protocol detection read is waiting in the input buffer */

@@ -1,4 +1,5 @@
 #include "upstream/outlier.h"
+#include "core/timer.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
@@ -56,10 +57,8 @@ struct wp_outlier *wp_outlier_new(struct event_base *base, const struct weir_pc_
     o->n = cluster->n_endpoints;
     if (base) {
         int64_t ms = o->od->interval_ms > 0 ? o->od->interval_ms : 10000;
-        struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-                             .tv_usec = (suseconds_t)((ms % 1000) * 1000)};
         o->timer = event_new(base, -1, EV_PERSIST, interval_cb, o);
-        if (!o->timer || event_add(o->timer, &tv) < 0) {
+        if (!o->timer || wp_timer_arm_ms(o->timer, ms) < 0) {
             wp_outlier_destroy(o);
             return NULL;
         }

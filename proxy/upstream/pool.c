@@ -1,4 +1,5 @@
 #include "upstream/pool.h"
+#include "core/timer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -208,13 +209,6 @@ static void set_keepalive(int fd, const struct weir_pc_connection_pool *cp)
     }
 }
 
-static void arm(struct event *ev, int64_t ms)
-{
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-                         .tv_usec = (suseconds_t)((ms % 1000) * 1000)};
-    event_add(ev, &tv);
-}
-
 struct wp_upconn *wp_pool_acquire(struct wp_worker *w, const struct wp_up_target *t,
                                   const struct wp_upconn_handler *h, void *owner)
 {
@@ -295,7 +289,7 @@ struct wp_upconn *wp_pool_acquire(struct wp_worker *w, const struct wp_up_target
         goto fail_soon;
     }
     bufferevent_setcb(uc->bev, NULL, NULL, connect_event_cb, uc);
-    arm(uc->timer, t->connect_timeout_ms > 0 ? t->connect_timeout_ms : 10000);
+    wp_timer_arm_ms(uc->timer, t->connect_timeout_ms > 0 ? t->connect_timeout_ms : 10000);
     if (t->host)
         rc = bufferevent_socket_connect_hostname(uc->bev, w->dns, AF_UNSPEC, t->host, t->port);
     else
@@ -309,7 +303,7 @@ struct wp_upconn *wp_pool_acquire(struct wp_worker *w, const struct wp_up_target
     return uc;
 
 fail_soon:
-    arm(uc->timer, 0);
+    wp_timer_arm_ms(uc->timer, 0);
     return uc;
 }
 
@@ -335,7 +329,7 @@ void wp_upconn_release(struct wp_upconn *uc, bool reusable)
     wp_list_insert_head(&b->idle, &uc->idle_link);
     b->n_idle++;
     if (uc->idle_timeout_ms > 0)
-        arm(uc->timer, uc->idle_timeout_ms);
+        wp_timer_arm_ms(uc->timer, uc->idle_timeout_ms);
 }
 
 void wp_up_target_cluster(struct wp_up_target *t, const struct weir_pc_cluster *c)
