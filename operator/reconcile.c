@@ -96,6 +96,35 @@ static void set_all(enum weir_op_result *out, size_t n, enum weir_op_result r)
         out[i] = weir_op_worse(out[i], r);
 }
 
+/* The Reconciled condition of the CRs of namespace ns after its config write
+ * gave `wrote`; false when it is not known yet (the write is retried). */
+static bool reconciled_of(const struct weir_op_reconciler *r, const char *ns, bool is_mesh,
+                          enum weir_op_result wrote, const char *why,
+                          struct weir_op_reconciled *rec)
+{
+    *rec = (struct weir_op_reconciled){.done = true, .reason = "Reconciled", .message = ""};
+    if (!is_mesh) {
+        if (!r->root_ns || strcmp(ns, r->root_ns) != 0)
+            rec->message = "the namespace is not in the mesh: no proxy config is written for it; "
+                           "the object applies to the mesh namespaces that see it";
+        return true;
+    }
+    switch (wrote) {
+    case WEIR_OP_OK:
+        return true;
+    case WEIR_OP_FAILED:
+        rec->done = false;
+        rec->reason =
+            weir_op_writer_too_large(r->o.writer, ns) ? "ProxyConfigTooLarge" : "WriteFailed";
+        rec->message = why && *why ? why : "the namespace's proxy config could not be written";
+        return true;
+    case WEIR_OP_RETRY:
+    case WEIR_OP_NOT_LEADER:
+        break;
+    }
+    return false;
+}
+
 void weir_op_reconcile_batch(struct weir_op_reconciler *r, const char *const *keys, size_t n,
                              enum weir_op_result *out)
 {
@@ -105,6 +134,8 @@ void weir_op_reconcile_batch(struct weir_op_reconciler *r, const char *const *ke
     struct weir_translate_settings set = {.root_namespace = r->root_ns};
     const char **mesh = calloc(n ? n : 1, sizeof(*mesh));
     bool *terminating = calloc(n ? n : 1, sizeof(*terminating));
+    /* per namespace: why its config could not be written (the CRs' Reconciled) */
+    char(*why)[512] = calloc(n ? n : 1, sizeof(*why));
     size_t n_mesh = 0;
     bool full = false, leader_lost = false, translated = false;
     char *td = weir_op_watchers_trust_domain(r->o.watchers);
@@ -115,7 +146,7 @@ void weir_op_reconcile_batch(struct weir_op_reconciler *r, const char *const *ke
     weir_snapshot_init(&snap);
     for (size_t i = 0; i < n; i++)
         out[i] = WEIR_OP_OK;
-    if (!mesh || !terminating)
+    if (!mesh || !terminating || !why)
         goto oom;
 
     for (int w = 0; w < N_SNAP; w++) {
@@ -159,7 +190,7 @@ void weir_op_reconcile_batch(struct weir_op_reconciler *r, const char *const *ke
                 out[i] = WEIR_OP_FAILED;
                 continue;
             }
-            out[i] = weir_op_writer_sync(r->o.writer, keys[i], cfg);
+            out[i] = weir_op_writer_sync(r->o.writer, keys[i], cfg, why[i], sizeof(why[i]));
         } else {
             out[i] = weir_op_writer_remove(r->o.writer, keys[i]);
         }
@@ -182,10 +213,13 @@ void weir_op_reconcile_batch(struct weir_op_reconciler *r, const char *const *ke
             json_integer_value(json_object_get(json_object_get(seen, "metadata"), "generation"));
         json_t *current = weir_kube_informer_get(weir_op_watchers_informer(r->o.watchers, w),
                                                  st->namespace_, st->name);
-        enum weir_op_result sr =
-            weir_op_status_sync(r->o.status, weir_op_watch_resource(w), st, (int64_t)gen, current);
-        json_decref(current);
         size_t idx = (size_t)(k - keys);
+        struct weir_op_reconciled rec;
+        bool have_rec = reconciled_of(r, keys[idx], in_batch(mesh, n_mesh, keys[idx]), out[idx],
+                                      why[idx], &rec);
+        enum weir_op_result sr = weir_op_status_sync(r->o.status, weir_op_watch_resource(w), st,
+                                                     have_rec ? &rec : NULL, (int64_t)gen, current);
+        json_decref(current);
         out[idx] = weir_op_worse(out[idx], sr);
         leader_lost = sr == WEIR_OP_NOT_LEADER;
     }
@@ -223,6 +257,7 @@ done:;
         weir_kube_snapshot_free(&ks[w]);
     free(mesh);
     free(terminating);
+    free(why);
     free(td);
 }
 

@@ -10,7 +10,8 @@
 #include "kube/cache.h"
 #include "strmap.h"
 
-#define CONDITION_TYPE "Accepted"
+#define CONDITION_TYPE  "Accepted"
+#define RECONCILED_TYPE "Reconciled"
 /* metav1.Condition's limit on message. */
 #define MESSAGE_MAX 32768
 
@@ -54,63 +55,102 @@ static json_int_t int_of(const json_t *v)
     return -1;
 }
 
-int weir_op_status_patch(const struct weir_cr_status *st, int64_t generation, const json_t *current,
-                         const char *now, json_t **patch)
+/* One condition as the operator wants it. */
+struct want {
+    const char *type, *status, *reason, *message;
+    const json_t *cur; /* the object's condition of that type, NULL when none */
+    bool placed;
+};
+
+static const json_t *find_condition(const json_t *conds, const char *type)
+{
+    const json_t *c;
+    size_t i;
+    json_array_foreach(conds, i, c)
+    {
+        if (same_str(str(c, "type"), type))
+            return c;
+    }
+    return NULL;
+}
+
+static bool condition_same(const struct want *w, json_int_t generation)
+{
+    return w->cur && int_of(json_object_get(w->cur, "observedGeneration")) == generation &&
+           same_str(str(w->cur, "status"), w->status) &&
+           same_str(str(w->cur, "reason"), w->reason) &&
+           same_str(str(w->cur, "message"), w->message);
+}
+
+static json_t *condition_json(const struct want *w, json_int_t generation, const char *now)
+{
+    const char *since =
+        w->cur && same_str(str(w->cur, "status"), w->status) && str(w->cur, "lastTransitionTime")
+            ? str(w->cur, "lastTransitionTime")
+            : now;
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "type", w->type, "status", w->status,
+                     "reason", w->reason ? w->reason : "", "message", w->message,
+                     "observedGeneration", generation, "lastTransitionTime", since);
+}
+
+int weir_op_status_patch(const struct weir_cr_status *st, const struct weir_op_reconciled *rec,
+                         int64_t generation, const json_t *current, const char *now, json_t **patch)
 {
     const json_t *cur_status = json_object_get(current, "status");
     const json_t *cur_conds = json_object_get(cur_status, "conditions");
-    const json_t *cur = NULL, *c;
-    const char *status = st->accepted ? "True" : "False";
-    char message[MESSAGE_MAX + 1];
-    size_t i;
+    const json_t *c;
+    char message[MESSAGE_MAX + 1], rec_message[MESSAGE_MAX + 1];
+    struct want want[2];
+    size_t n_want = 0, i;
+    bool same;
+    json_t *conds = NULL, *cond = NULL;
 
     *patch = NULL;
     snprintf(message, sizeof(message), "%s", st->message ? st->message : "");
-    json_array_foreach(cur_conds, i, c)
-    {
-        if (same_str(str(c, "type"), CONDITION_TYPE)) {
-            cur = c;
-            break;
-        }
+    want[n_want++] = (struct want){
+        CONDITION_TYPE, st->accepted ? "True" : "False", st->reason, message, NULL, false};
+    if (rec) {
+        snprintf(rec_message, sizeof(rec_message), "%s", rec->message ? rec->message : "");
+        want[n_want++] = (struct want){
+            RECONCILED_TYPE, rec->done ? "True" : "False", rec->reason, rec_message, NULL, false};
     }
-    if (cur && int_of(json_object_get(cur_status, "observedGeneration")) == generation &&
-        int_of(json_object_get(cur, "observedGeneration")) == generation &&
-        same_str(str(cur, "status"), status) && same_str(str(cur, "reason"), st->reason) &&
-        same_str(str(cur, "message"), message))
+    same = int_of(json_object_get(cur_status, "observedGeneration")) == generation;
+    for (i = 0; i < n_want; i++) {
+        want[i].cur = find_condition(cur_conds, want[i].type);
+        same = same && condition_same(&want[i], generation);
+    }
+    if (same)
         return 0;
 
-    const char *since =
-        cur && same_str(str(cur, "status"), status) && str(cur, "lastTransitionTime")
-            ? str(cur, "lastTransitionTime")
-            : now;
-    json_t *cond =
-        json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "type", CONDITION_TYPE, "status", status,
-                  "reason", st->reason ? st->reason : "", "message", message, "observedGeneration",
-                  (json_int_t)generation, "lastTransitionTime", since);
-    json_t *conds = json_array();
-    if (!cond || !conds)
+    if (!(conds = json_array()))
         goto oom;
-    /* other controllers' conditions stay, in their place */
-    bool placed = false;
+    /* other controllers' conditions stay, in their place, and so do ours */
     json_array_foreach(cur_conds, i, c)
     {
-        if (same_str(str(c, "type"), CONDITION_TYPE)) {
-            if (!placed && json_array_append(conds, cond) != 0)
+        struct want *w = NULL;
+        for (size_t k = 0; k < n_want && !w; k++)
+            if (!want[k].placed && same_str(str(c, "type"), want[k].type))
+                w = &want[k];
+        if (!w) {
+            if (json_array_append(conds, (json_t *)c) != 0)
                 goto oom;
-            placed = true;
-        } else if (json_array_append(conds, (json_t *)c) != 0) {
-            goto oom;
+            continue;
         }
+        if (!(cond = condition_json(w, generation, now)) || json_array_append_new(conds, cond) != 0)
+            goto oom; /* append_new took cond even when it failed */
+        w->placed = true;
     }
-    if (!placed && json_array_append(conds, cond) != 0)
-        goto oom;
-    json_decref(cond);
-    cond = NULL;
+    for (i = 0; i < n_want; i++) {
+        if (want[i].placed)
+            continue;
+        if (!(cond = condition_json(&want[i], generation, now)) ||
+            json_array_append_new(conds, cond) != 0)
+            goto oom;
+    }
     *patch = json_pack("{s:{s:I, s:o}}", "status", "observedGeneration", (json_int_t)generation,
                        "conditions", conds);
     return *patch ? 0 : -1;
 oom:
-    json_decref(cond);
     json_decref(conds);
     return -1;
 }
@@ -143,11 +183,13 @@ static void memo_key(const json_t *obj, char *buf, size_t len)
              weir_kube_obj_name(obj) ? weir_kube_obj_name(obj) : "");
 }
 
-static uint64_t digest(const struct weir_cr_status *st)
+static uint64_t digest(const struct weir_cr_status *st, const struct weir_op_reconciled *rec)
 {
-    char buf[MESSAGE_MAX + 128];
-    int n = snprintf(buf, sizeof(buf), "%d\n%s\n%s", st->accepted, st->reason ? st->reason : "",
-                     st->message ? st->message : "");
+    char buf[2 * MESSAGE_MAX + 256];
+    int n =
+        snprintf(buf, sizeof(buf), "%d\n%s\n%s\n%d\n%s\n%s", st->accepted,
+                 st->reason ? st->reason : "", st->message ? st->message : "", rec ? rec->done : -1,
+                 rec && rec->reason ? rec->reason : "", rec && rec->message ? rec->message : "");
     if (n < 0)
         n = 0;
     if ((size_t)n >= sizeof(buf))
@@ -168,13 +210,14 @@ static json_int_t generation_of(const json_t *obj)
 
 enum weir_op_result weir_op_status_sync(struct weir_op_status *s,
                                         const struct weir_kube_resource *res,
-                                        const struct weir_cr_status *st, int64_t generation,
+                                        const struct weir_cr_status *st,
+                                        const struct weir_op_reconciled *rec, int64_t generation,
                                         const json_t *current)
 {
     char key[WEIR_KUBE_KEY_MAX + 64], now[40], text[1536];
     struct weir_kube_error err;
     json_t *patch = NULL;
-    uint64_t d = digest(st);
+    uint64_t d = digest(st, rec);
     enum weir_op_result rc = WEIR_OP_OK;
 
     if (!current || generation_of(current) > generation)
@@ -189,7 +232,7 @@ enum weir_op_result weir_op_status_sync(struct weir_op_status *s,
         return WEIR_OP_OK;
 
     weir_op_rfc3339_now(now, sizeof(now));
-    if (weir_op_status_patch(st, generation, current, now, &patch) != 0)
+    if (weir_op_status_patch(st, rec, generation, current, now, &patch) != 0)
         return WEIR_OP_RETRY;
     if (patch) {
         if (!weir_op_gate_open(&s->opts.gate)) {

@@ -12,6 +12,16 @@
  *       message: "spec.http[0].route[0].weight: ..."
  *       observedGeneration: 3
  *       lastTransitionTime: "2026-11-25T10:00:00Z"
+ *     - type: Reconciled
+ *       status: "True"
+ *       reason: Reconciled         # Reconciled, ProxyConfigTooLarge, WriteFailed
+ *       message: ""
+ *       observedGeneration: 3
+ *       lastTransitionTime: "2026-11-25T10:00:00Z"
+ *
+ * Accepted says what the translation made of the object; Reconciled whether
+ * this generation reached the proxy config of the object's namespace (False
+ * when that config could not be written, e.g. over the ConfigMap limit).
  *
  * Written with a JSON merge patch of .status on the status subresource:
  * conditions of other types (another controller's) are kept, other status
@@ -34,6 +44,7 @@
 #define WEIR_OP_STATUS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kube/client.h"
@@ -41,11 +52,20 @@
 #include "result.h"
 #include "translate/translate.h"
 
+/* The Reconciled condition of one object. */
+struct weir_op_reconciled {
+    bool done;          /* status True */
+    const char *reason; /* "Reconciled", "ProxyConfigTooLarge", "WriteFailed" */
+    const char *message;
+};
+
 /* The merge patch to send, or NULL in *patch when the object already says
- * it. now: RFC 3339, used when the condition's status flips. Returns 0 or -1
- * (out of memory). */
-int weir_op_status_patch(const struct weir_cr_status *st, int64_t generation, const json_t *current,
-                         const char *now, json_t **patch);
+ * it. rec may be NULL: the Reconciled condition is then left as it is. now:
+ * RFC 3339, used when a condition's status flips. Returns 0 or -1 (out of
+ * memory). */
+int weir_op_status_patch(const struct weir_cr_status *st, const struct weir_op_reconciled *rec,
+                         int64_t generation, const json_t *current, const char *now,
+                         json_t **patch);
 
 /* "2026-11-25T10:00:00Z" into buf (at least 32 bytes). */
 void weir_op_rfc3339_now(char *buf, size_t len);
@@ -67,7 +87,8 @@ void weir_op_status_free(struct weir_op_status *s);
  * generation: the one the translation read. */
 enum weir_op_result weir_op_status_sync(struct weir_op_status *s,
                                         const struct weir_kube_resource *res,
-                                        const struct weir_cr_status *st, int64_t generation,
+                                        const struct weir_cr_status *st,
+                                        const struct weir_op_reconciled *rec, int64_t generation,
                                         const json_t *current);
 
 /* The object is gone: forget what was written for it. */

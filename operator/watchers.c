@@ -38,6 +38,8 @@ static const struct {
     [WEIR_OP_W_REQUESTAUTHENTICATIONS] = {"requestauthentications",
                                           &weir_kube_res_requestauthentications,
                                           WEIR_OP_SRC_MESH_CR},
+    [WEIR_OP_W_RATELIMITPOLICIES] = {"ratelimitpolicies", &weir_kube_res_ratelimitpolicies,
+                                     WEIR_OP_SRC_MESH_CR},
     [WEIR_OP_W_MESH_CONFIG] = {"mesh-config", &weir_kube_res_configmaps, WEIR_OP_SRC_MESH_CONFIG},
     /* its events go to the writer, not through the scope rule */
     [WEIR_OP_W_PROXY_CONFIGMAPS] = {"proxy-configmaps", &weir_kube_res_configmaps,
@@ -88,6 +90,8 @@ enum weir_op_watch weir_op_watch_of_kind(enum weir_kind kind)
         return WEIR_OP_W_PEERAUTHENTICATIONS;
     case WEIR_KIND_REQUEST_AUTHENTICATION:
         return WEIR_OP_W_REQUESTAUTHENTICATIONS;
+    case WEIR_KIND_RATE_LIMIT_POLICY:
+        return WEIR_OP_W_RATELIMITPOLICIES;
     case WEIR_KIND_NONE:
         break;
     }

@@ -46,13 +46,14 @@ enum weir_op_watch {
     WEIR_OP_W_AUTHORIZATIONPOLICIES,
     WEIR_OP_W_PEERAUTHENTICATIONS,
     WEIR_OP_W_REQUESTAUTHENTICATIONS,
+    WEIR_OP_W_RATELIMITPOLICIES,
     WEIR_OP_W_MESH_CONFIG,
     WEIR_OP_W_PROXY_CONFIGMAPS,
     WEIR_OP_W_COUNT,
 };
 
 #define WEIR_OP_W_FIRST_CR WEIR_OP_W_VIRTUALSERVICES
-#define WEIR_OP_W_LAST_CR  WEIR_OP_W_REQUESTAUTHENTICATIONS
+#define WEIR_OP_W_LAST_CR  WEIR_OP_W_RATELIMITPOLICIES
 
 /* The informer name ("virtualservices") and resource of a watch. */
 const char *weir_op_watch_name(enum weir_op_watch w);

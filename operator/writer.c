@@ -1,6 +1,7 @@
 #include "writer.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,8 +216,21 @@ static void report_too_large(struct weir_op_writer *w, const char *ns, const cha
     json_decref(nsobj);
 }
 
+static void say(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+    if (!why || !why_len)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
+}
+
 enum weir_op_result weir_op_writer_sync(struct weir_op_writer *w, const char *ns,
-                                        const struct weir_translate_config *cfg)
+                                        const struct weir_translate_config *cfg, char *why,
+                                        size_t why_len)
 {
     struct weir_op_written memo;
     struct weir_kube_error err;
@@ -239,6 +253,11 @@ enum weir_op_result weir_op_writer_sync(struct weir_op_writer *w, const char *ns
         break;
     case WEIR_OP_WRITE_TOO_LARGE:
         report_too_large(w, ns, cfg->revision, len);
+        say(why, why_len,
+            "the proxy config of namespace %s is %zu bytes, over the ConfigMap limit of %zu "
+            "bytes; its proxies keep the last config written",
+            ns, len + strlen(WEIR_OP_CONFIGMAP_KEY),
+            w->opts.max_bytes ? w->opts.max_bytes : (size_t)WEIR_OP_CONFIGMAP_MAX);
         res = WEIR_OP_FAILED;
         break;
     case WEIR_OP_WRITE_APPLY:
@@ -258,6 +277,12 @@ enum weir_op_result weir_op_writer_sync(struct weir_op_writer *w, const char *ns
                             WEIR_OP_FIELD_MANAGER, true, NULL, &err) != 0) {
             memo_clear(w, ns);
             api_error(w, "cannot write the proxy config", ns, &err);
+            if (why && why_len) {
+                char text[1024];
+                weir_kube_error_format(&err, text, sizeof(text));
+                say(why, why_len, "the proxy config of namespace %s could not be written: %s", ns,
+                    text);
+            }
             res = weir_op_classify(&err);
             break;
         }
@@ -279,6 +304,14 @@ enum weir_op_result weir_op_writer_sync(struct weir_op_writer *w, const char *ns
     json_decref(current);
     free(data);
     return res;
+}
+
+bool weir_op_writer_too_large(struct weir_op_writer *w, const char *ns)
+{
+    pthread_mutex_lock(&w->lock);
+    bool yes = weir_op_strmap_get(&w->too_large, ns) != NULL;
+    pthread_mutex_unlock(&w->lock);
+    return yes;
 }
 
 enum weir_op_result weir_op_writer_remove(struct weir_op_writer *w, const char *ns)

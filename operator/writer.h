@@ -100,9 +100,15 @@ struct weir_op_writer;
 int weir_op_writer_new(const struct weir_op_writer_options *opts, struct weir_op_writer **out);
 void weir_op_writer_free(struct weir_op_writer *w);
 
-/* Makes the namespace's ConfigMap hold cfg. */
+/* Makes the namespace's ConfigMap hold cfg. When the result is not
+ * WEIR_OP_OK and why is not NULL, why gets one sentence saying what went
+ * wrong, for the CRs' Reconciled condition. */
 enum weir_op_result weir_op_writer_sync(struct weir_op_writer *w, const char *ns,
-                                        const struct weir_translate_config *cfg);
+                                        const struct weir_translate_config *cfg, char *why,
+                                        size_t why_len);
+
+/* Whether the namespace's last config was refused as over the ConfigMap limit. */
+bool weir_op_writer_too_large(struct weir_op_writer *w, const char *ns);
 
 /* The namespace is not in the mesh (any more): deletes the ConfigMap if the
  * operator manages one there. */

@@ -1583,27 +1583,26 @@ def rate_limit_policy_spec():
         "Which requests count against this limit. All the conditions given must hold; "
         "if match is omitted, every request counts.",
         {
-            "paths": array(
-                "Request paths; a request matches if its path matches any entry.",
-                string_match(None, kinds=("exact", "prefix")),
+            "route": string(
+                "OUTBOUND only: the name of the VirtualService HTTP route (http[].name) the "
+                "request was routed by. A namespace where no such route is visible does not "
+                "apply the limit."
             ),
-            "methods": strings("HTTP methods, e.g. GET or POST; any of them matches."),
+            "port": int32(
+                "The service port (OUTBOUND) or the workload's container port (INBOUND).",
+                minimum=1,
+                maximum=65535,
+            ),
+            "path": string_match("The request path without its query string."),
+            "methods": strings("HTTP methods in upper case, e.g. GET or POST; any of them matches."),
             "headers": {
                 "description": (
-                    "Request headers that must match, keyed by lowercase header name; "
-                    "exact, prefix or regex."
+                    "Request headers that must be present and match, keyed by header name "
+                    "(case-insensitive); exact, prefix or regex."
                 ),
                 "type": "object",
                 "additionalProperties": string_match(None),
             },
-            "sourceNamespaces": strings(
-                "Namespaces of the calling workloads, from their mutual TLS identity; any "
-                "of them matches."
-            ),
-            "sourcePrincipals": strings(
-                "Peer identities of the calling workloads, e.g. "
-                "cluster.local/ns/default/sa/frontend; any of them matches."
-            ),
         },
     )
     bucket = obj(
@@ -1615,56 +1614,90 @@ def rate_limit_policy_spec():
                 "type": "integer",
                 "format": "int64",
                 "minimum": 1,
+                "maximum": U32_MAX,
             },
             "tokensPerFill": {
                 "description": "Tokens added to the bucket at every fill.",
                 "type": "integer",
                 "format": "int64",
                 "minimum": 1,
+                "maximum": U32_MAX,
             },
-            "fillInterval": duration("Time between two fills."),
+            "fillInterval": duration(
+                "Time between two fills, at least 1ms; rounded up to whole milliseconds."
+            ),
         },
         required=["maxTokens", "tokensPerFill", "fillInterval"],
     )
-    key = obj(
-        "Keep one bucket per distinct value of this key instead of one bucket for all the "
-        "requests that match. Set exactly one of header or sourceIp.",
+    descriptor = obj(
+        None,
         {
-            "header": string(
-                "Name of a request header whose value selects the bucket; requests without "
-                "the header share one bucket."
+            "kind": enum(
+                "The request attribute: a header's value, the path, the method, the "
+                "downstream source IP address, or the peer's mutual TLS identity (empty for "
+                "plain-text peers).",
+                ["header", "path", "method", "sourceIp", "sourcePrincipal"],
             ),
-            "sourceIp": boolean("One bucket per source IP address of the downstream connection."),
+            "header": string(
+                "kind header only: the header's name; a request without it uses the empty "
+                "value."
+            ),
         },
+        required=["kind"],
     )
     limit = obj(
         None,
         {
             "name": string(
-                "Name of the limit, unique within the policy; used in metrics and logs."
+                "Name of the limit, a DNS label unique within the policy; the proxy reports "
+                "it as <namespace>/<policy>.<name>."
             ),
             "match": match,
-            "tokenBucket": bucket,
-            "action": enum(
-                "What to do with a request when the bucket is empty: DENY rejects it with "
-                "HTTP 429 Too Many Requests. Defaults to DENY.",
-                ["DENY"],
+            "descriptors": array(
+                "Request attributes whose combination of values selects a bucket, so that "
+                "each client (or path, ...) gets its own; none: one bucket for every request "
+                "that matches.",
+                descriptor,
             ),
-            "key": key,
+            "tokenBucket": bucket,
+            "statusCode": int32(
+                "HTTP status of a request refused for want of a token. Defaults to 429.",
+                minimum=400,
+                maximum=599,
+            ),
+            "maxBuckets": {
+                "description": (
+                    "Most buckets a proxy keeps for this limit; past it the least recently "
+                    "used bucket is dropped, so clients with ever new keys cannot grow the "
+                    "proxy's memory. Defaults to 10000."
+                ),
+                "type": "integer",
+                "format": "int64",
+                "minimum": 1,
+                "maximum": 1000000,
+            },
         },
         required=["name", "tokenBucket"],
     )
     return obj(
-        "Local rate limits enforced by the Weir proxy on requests received by the selected "
-        "workloads. Each limit is a token bucket kept by every proxy on its own.",
+        "Local rate limits enforced by the Weir proxy of the selected workloads, on the "
+        "requests they receive (INBOUND) or send (OUTBOUND). Each limit is a token bucket "
+        "kept by every proxy on its own. A policy in the mesh root namespace applies in every "
+        "namespace.",
         {
             "selector": workload_selector(
                 "The workloads this policy applies to. If not set, it applies to all "
-                "workloads in its namespace."
+                "workloads in its namespace (every workload of the mesh for the root "
+                "namespace)."
+            ),
+            "direction": enum(
+                "Which requests are limited: INBOUND, those the workload receives (the "
+                "default), or OUTBOUND, those it sends.",
+                ["INBOUND", "OUTBOUND"],
             ),
             "limits": array(
                 "The rate limits. A request is checked against every limit it matches and "
-                "is rejected if any of them has no token left.",
+                "is refused if any of them has no token left.",
                 limit,
                 minItems=1,
             ),

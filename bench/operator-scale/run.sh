@@ -69,7 +69,7 @@ else
 	# shellcheck disable=SC2046 # pkg-config prints several words on purpose
 	cc -std=c11 -O2 -DNDEBUG -D_POSIX_C_SOURCE=200809L -I"$root/lib" \
 		-o "$prog" "$here/translate_bench.c" "$build/lib/libweir.a" \
-		$(pkg-config --cflags --libs jansson yaml-0.1 libpcre2-8 re2 libcurl libcrypto) \
+		$(pkg-config --cflags --libs jansson yaml-0.1 re2 libcurl libcrypto) \
 		-lstdc++ -lm
 fi
 

@@ -97,11 +97,11 @@ assert o['diagnostics'][0]['path'] == 'apiVersion'
 assert d['summary'] == {'valid': 0, 'invalid': 1, 'skipped': 1, 'unreadable': 0}, d['summary']
 "
 
-# 7. Istio's own sample manifests (the ones the CRD test applies to a cluster)
+# 7. Istio's own sample manifests and a RateLimitPolicy (the ones the CRD test applies to a cluster)
 #    are all valid for Weir too: the model and the CRDs agree.
 "$weirctl" validate -f "$root/e2e/tests/testdata/crds" >"$tmp/out" 2>&1
 check "Istio samples validate" test $? -eq 0
-check "Istio samples: 36 objects valid" contains "$tmp/out" "36 valid, 0 invalid"
+check "samples: 37 objects valid" contains "$tmp/out" "37 valid, 0 invalid"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

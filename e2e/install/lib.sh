@@ -281,6 +281,11 @@ webhooks:
     apiVersions: ["*"]
     resources: [authorizationpolicies, peerauthentications, requestauthentications]
     scope: Namespaced
+  - operations: [CREATE, UPDATE]
+    apiGroups: [policy.weir.dev]
+    apiVersions: ["*"]
+    resources: [ratelimitpolicies]
+    scope: Namespaced
   namespaceSelector:
     matchExpressions:
 $system

@@ -9,10 +9,14 @@
 #     labelled and annotated with the document's revision, holding a config
 #     that weir-proxy --check-config accepts, with the expected weights,
 #     subset endpoints and the mesh config's trust domain;
-#   - every CR gets status.conditions Accepted=True with observedGeneration;
+#   - every CR gets status.conditions Accepted=True with observedGeneration,
+#     and Reconciled=True once its namespace's config is written;
 #     a VirtualService whose weights do not add up (no webhook here to stop
 #     it) gets Accepted=False, reason Invalid, and a Warning Event, while the
 #     others reconcile; fixing it turns it Accepted;
+#   - a RateLimitPolicy's limits reach the config as rateLimits (accepted by
+#     weir-proxy --check-config), a bad one is refused by its status, and
+#     deleting them empties rateLimits;
 #   - 20 VirtualService changes, each timed from the PATCH to the watch event
 #     of the ConfigMap carrying it (p50/p99 printed); observedGeneration
 #     follows;
@@ -498,6 +502,88 @@ desc="fixing the invalid VirtualService makes it Accepted"
 k patch virtualservice bad-weights -n "$MESH" --type=json \
 	-p '[{"op": "replace", "path": "/spec/http/0/route/1/weight", "value": 20}]' >/dev/null 2>&1
 if retry "$TIMEOUT" accepted virtualservice bad-weights; then
+	ok "$desc"
+else
+	not_ok "$desc" "$(last_out)"
+fi
+
+desc="Reconciled=True with observedGeneration beside Accepted on the VirtualService"
+reconciled() { # KIND NAME [NS]
+	local c
+	c=$(k get "$1" "$2" -n "${3:-$MESH}" -o json | jq -r '
+		(.status.conditions // [] | map(select(.type == "Reconciled")) | .[0]) as $c |
+		"\($c.status // "none") \($c.reason // "none") \($c.observedGeneration // "none") \(.metadata.generation)"')
+	echo "$1/$2 Reconciled: $c"
+	read -r st reason cgen gen <<<"$c"
+	[[ $st == True && $reason == Reconciled && $cgen == "$gen" ]]
+}
+if retry "$TIMEOUT" reconciled virtualservice reviews; then
+	ok "$desc"
+else
+	not_ok "$desc" "$(last_out)"
+fi
+
+# ---- RateLimitPolicy (policy.weir.dev) -------------------------------------------
+desc="RateLimitPolicy: its limits reach the proxy config as rateLimits, and it is Accepted and Reconciled"
+k apply -f - >/dev/null <<YAML
+apiVersion: policy.weir.dev/v1alpha1
+kind: RateLimitPolicy
+metadata: {name: reviews-limits, namespace: $MESH}
+spec:
+  selector:
+    matchLabels: {app: reviews}
+  limits:
+  - name: per-user
+    match: {path: {prefix: /api/}, methods: [POST]}
+    descriptors: [{kind: header, header: X-User}]
+    tokenBucket: {maxTokens: 20, tokensPerFill: 5, fillInterval: 250ms}
+YAML
+limits_written() {
+	config_of "$MESH" "$WORK/config.json" &&
+		jq -c '.rateLimits' "$WORK/config.json" &&
+		jq -e --arg n "$MESH/reviews-limits.per-user" '.rateLimits | length == 1 and
+			.[0].name == $n and .[0].direction == "inbound" and .[0].selector == {"app": "reviews"} and
+			.[0].match == {"path": {"prefix": "/api/"}, "methods": ["POST"]} and
+			.[0].descriptors == [{"kind": "header", "header": "x-user"}] and
+			.[0].tokenBucket == {"maxTokens": 20, "tokensPerFill": 5, "fillIntervalMs": 250} and
+			.[0].statusCode == 429 and .[0].maxBuckets == 10000' "$WORK/config.json" >/dev/null
+}
+if retry "$TIMEOUT" limits_written && retry 10 accepted ratelimitpolicy reviews-limits &&
+	retry 10 reconciled ratelimitpolicy reviews-limits; then
+	if [[ ! -x $PROXY ]] || "$PROXY" --check-config "$WORK/config.json" >"$WORK/check.out" 2>&1; then
+		ok "$desc"
+	else
+		not_ok "$desc" "weir-proxy --check-config refused it:" "$(cat "$WORK/check.out")"
+	fi
+else
+	not_ok "$desc" "$(last_out)"
+fi
+desc="RateLimitPolicy with a bad bucket: Accepted=False naming the field, the others' limits stay"
+k apply -f - >/dev/null <<YAML
+apiVersion: policy.weir.dev/v1alpha1
+kind: RateLimitPolicy
+metadata: {name: bad-limits, namespace: $MESH}
+spec:
+  limits:
+  - name: x
+    tokenBucket: {maxTokens: 5, tokensPerFill: 1, fillInterval: 1us}
+YAML
+rl_rejected() {
+	local c
+	c=$(condition ratelimitpolicy bad-limits)
+	echo "$c"
+	read -r st reason cgen gen _ msg <<<"$c"
+	[[ $st == False && $reason == Invalid && $cgen == "$gen" && $msg == *"spec.limits[0].tokenBucket.fillInterval: duration must be at least 1ms"* ]]
+}
+if retry "$TIMEOUT" rl_rejected && retry 10 limits_written; then
+	ok "$desc"
+else
+	not_ok "$desc" "$(last_out)"
+fi
+k delete ratelimitpolicy bad-limits reviews-limits -n "$MESH" >/dev/null 2>&1
+desc="deleting the RateLimitPolicy removes its limits from the proxy config"
+limits_gone() { config_of "$MESH" "$WORK/config.json" && jq -e '.rateLimits == null' "$WORK/config.json"; }
+if retry "$TIMEOUT" limits_gone; then
 	ok "$desc"
 else
 	not_ok "$desc" "$(last_out)"

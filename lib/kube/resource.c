@@ -33,6 +33,8 @@ RES(weir_kube_res_peerauthentications, "security.istio.io", "v1", "peerauthentic
     "PeerAuthentication", true);
 RES(weir_kube_res_requestauthentications, "security.istio.io", "v1", "requestauthentications",
     "RequestAuthentication", true);
+RES(weir_kube_res_ratelimitpolicies, "policy.weir.dev", "v1alpha1", "ratelimitpolicies",
+    "RateLimitPolicy", true);
 
 static const struct weir_kube_resource *const table[] = {
     &weir_kube_res_namespaces,
@@ -52,6 +54,7 @@ static const struct weir_kube_resource *const table[] = {
     &weir_kube_res_authorizationpolicies,
     &weir_kube_res_peerauthentications,
     &weir_kube_res_requestauthentications,
+    &weir_kube_res_ratelimitpolicies,
 };
 
 const struct weir_kube_resource *weir_kube_resource_lookup(const char *name)

@@ -47,6 +47,7 @@ extern const struct weir_kube_resource weir_kube_res_serviceentries;
 extern const struct weir_kube_resource weir_kube_res_authorizationpolicies;
 extern const struct weir_kube_resource weir_kube_res_peerauthentications;
 extern const struct weir_kube_resource weir_kube_res_requestauthentications;
+extern const struct weir_kube_resource weir_kube_res_ratelimitpolicies;
 
 /* Looks a resource up in the table by "resource" or "resource.group"
  * ("configmaps", "virtualservices.networking.istio.io"); NULL when unknown. */

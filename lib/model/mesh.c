@@ -16,10 +16,12 @@ static const struct {
     {WEIR_KIND_AUTHORIZATION_POLICY, "security.istio.io", "AuthorizationPolicy"},
     {WEIR_KIND_PEER_AUTHENTICATION, "security.istio.io", "PeerAuthentication"},
     {WEIR_KIND_REQUEST_AUTHENTICATION, "security.istio.io", "RequestAuthentication"},
+    {WEIR_KIND_RATE_LIMIT_POLICY, "policy.weir.dev", "RateLimitPolicy"},
 };
 
 static const char *const networking_versions[] = {"v1", "v1beta1", "v1alpha3", NULL};
 static const char *const security_versions[] = {"v1", "v1beta1", NULL};
+static const char *const policy_versions[] = {"v1alpha1", NULL};
 
 const char *weir_kind_name(enum weir_kind kind)
 {
@@ -69,6 +71,8 @@ enum weir_kind weir_kind_lookup(const char *api_version, const char *kind, bool 
         served = networking_versions;
     else if (group_is(api_version, "security.istio.io", &version))
         served = security_versions;
+    else if (group_is(api_version, "policy.weir.dev", &version))
+        served = policy_versions;
     else
         return WEIR_KIND_NONE;
     *group_known = true;
@@ -113,6 +117,9 @@ void weir_resource_free(struct weir_resource *r)
         break;
     case WEIR_KIND_REQUEST_AUTHENTICATION:
         weir_request_authentication_free(r->u.ra);
+        break;
+    case WEIR_KIND_RATE_LIMIT_POLICY:
+        weir_rate_limit_policy_free(r->u.rl);
         break;
     case WEIR_KIND_NONE:
         break;
@@ -218,10 +225,12 @@ int weir_mesh_parse(const json_t *doc, const struct weir_yaml_stream *src, int l
         /* A mesh kind under a misspelt or versionless group would otherwise be
          * skipped as "not ours" and a broken manifest would pass. */
         const char *group = mesh_group_of(kind_name);
-        if (group && (!strchr(api_version, '/') || strstr(api_version, "istio"))) {
+        if (group && (!strchr(api_version, '/') || strstr(api_version, "istio") ||
+                      strstr(api_version, "weir"))) {
             weir_check_push_key(&c, "apiVersion");
             weir_check_error(&c, json_object_get(doc, "apiVersion"),
-                             "%s does not serve %s; use %s/v1", api_version, kind_name, group);
+                             "%s does not serve %s; use %s/%s", api_version, kind_name, group,
+                             strcmp(group, "policy.weir.dev") == 0 ? "v1alpha1" : "v1");
             return -1;
         }
         return 1;
@@ -234,9 +243,11 @@ int weir_mesh_parse(const json_t *doc, const struct weir_yaml_stream *src, int l
     }
     if (!version_served) {
         weir_check_push_key(&c, "apiVersion");
-        weir_check_error(
-            &c, json_object_get(doc, "apiVersion"), "%s is not served; use %s", api_version,
-            strncmp(api_version, "security", 8) == 0 ? "v1 or v1beta1" : "v1, v1beta1 or v1alpha3");
+        const char *use = strncmp(api_version, "security", 8) == 0 ? "v1 or v1beta1"
+                          : strncmp(api_version, "policy", 6) == 0 ? "v1alpha1"
+                                                                   : "v1, v1beta1 or v1alpha3";
+        weir_check_error(&c, json_object_get(doc, "apiVersion"), "%s is not served; use %s",
+                         api_version, use);
         return -1;
     }
 
@@ -274,6 +285,9 @@ int weir_mesh_parse(const json_t *doc, const struct weir_yaml_stream *src, int l
         break;
     case WEIR_KIND_REQUEST_AUTHENTICATION:
         r->u.ra = weir_request_authentication_parse(&c, spec);
+        break;
+    case WEIR_KIND_RATE_LIMIT_POLICY:
+        r->u.rl = weir_rate_limit_policy_parse(&c, spec);
         break;
     case WEIR_KIND_NONE:
         break;

@@ -6,7 +6,8 @@
  * the same messages.
  *
  * Served versions: networking.istio.io v1, v1beta1, v1alpha3 and
- * security.istio.io v1, v1beta1 (one schema for all, as Istio serves them).
+ * security.istio.io v1, v1beta1 (one schema for all, as Istio serves them);
+ * Weir's own RateLimitPolicy in policy.weir.dev v1alpha1.
  */
 #ifndef WEIR_MODEL_MESH_H
 #define WEIR_MODEL_MESH_H
@@ -26,6 +27,7 @@ enum weir_kind {
     WEIR_KIND_AUTHORIZATION_POLICY,
     WEIR_KIND_PEER_AUTHENTICATION,
     WEIR_KIND_REQUEST_AUTHENTICATION,
+    WEIR_KIND_RATE_LIMIT_POLICY, /* policy.weir.dev */
 };
 
 struct weir_meta {
@@ -45,6 +47,7 @@ struct weir_service_entry;
 struct weir_authorization_policy;
 struct weir_peer_authentication;
 struct weir_request_authentication;
+struct weir_rate_limit_policy;
 
 struct weir_resource {
     enum weir_kind kind;
@@ -57,6 +60,7 @@ struct weir_resource {
         struct weir_authorization_policy *ap;
         struct weir_peer_authentication *pa;
         struct weir_request_authentication *ra;
+        struct weir_rate_limit_policy *rl;
         void *any;
     } u;
 };
@@ -102,5 +106,8 @@ void weir_peer_authentication_free(struct weir_peer_authentication *pa);
 struct weir_request_authentication *weir_request_authentication_parse(struct weir_check *c,
                                                                       const json_t *spec);
 void weir_request_authentication_free(struct weir_request_authentication *ra);
+struct weir_rate_limit_policy *weir_rate_limit_policy_parse(struct weir_check *c,
+                                                            const json_t *spec);
+void weir_rate_limit_policy_free(struct weir_rate_limit_policy *p);
 
 #endif

@@ -485,8 +485,7 @@ static int cmp_named(const void *a, const void *b)
     return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
 }
 
-/* The first CR of a kind in a namespace (ctx->crs is sorted by kind, ns). */
-static size_t crs_lower(const struct tr_ctx *ctx, enum weir_kind kind, const char *ns)
+size_t tr_crs_lower(const struct tr_ctx *ctx, enum weir_kind kind, const char *ns)
 {
     size_t lo = 0, hi = ctx->n_crs;
     while (lo < hi) {
@@ -509,7 +508,7 @@ static json_t *policies(struct tr_ctx *ctx, enum weir_kind kind, const char *ns)
     size_t n = 0, cap = 0;
     json_t *a;
     for (int s = 0; s < 2 && scopes[s]; s++) {
-        for (size_t i = crs_lower(ctx, kind, scopes[s]); i < ctx->n_crs; i++) {
+        for (size_t i = tr_crs_lower(ctx, kind, scopes[s]); i < ctx->n_crs; i++) {
             struct tr_cr *cr = &ctx->crs[i];
             if (cr->kind != kind || strcmp(cr->ns, scopes[s]) != 0)
                 break;
@@ -565,7 +564,7 @@ static json_t *peer_authentication(struct tr_ctx *ctx, struct tr_ns *ns)
     struct tr_cr **v = NULL;
     size_t n = 0;
     json_t *a = json_array();
-    size_t first = crs_lower(ctx, WEIR_KIND_PEER_AUTHENTICATION, ns->name);
+    size_t first = tr_crs_lower(ctx, WEIR_KIND_PEER_AUTHENTICATION, ns->name);
     for (size_t i = first; i < ctx->n_crs; i++) {
         struct tr_cr *cr = &ctx->crs[i];
         if (cr->kind != WEIR_KIND_PEER_AUTHENTICATION || strcmp(cr->ns, ns->name) != 0)

@@ -264,7 +264,7 @@ static void dests_free(struct dests *d, size_t n)
 
 /* ---- HTTP pieces ---- */
 
-static json_t *match_json(const struct weir_string_match *m)
+json_t *tr_string_match_json(const struct weir_string_match *m)
 {
     switch (m->type) {
     case WEIR_MATCH_EXACT:
@@ -288,7 +288,7 @@ static json_t *named_json(const struct weir_named_match *v, size_t n, bool lower
     for (size_t i = 0; i < n; i++) {
         /* Istio's empty match means "present" */
         json_t *m = v[i].match.type == WEIR_MATCH_NONE ? json_pack("{s:s}", "regex", ".*")
-                                                       : match_json(&v[i].match);
+                                                       : tr_string_match_json(&v[i].match);
         char *name = lower ? tr_lower(v[i].name) : tr_strdup(v[i].name);
         if (name)
             json_object_set_new(o, name, m);
@@ -309,10 +309,10 @@ static json_t *http_match_json(const struct weir_http_match *m)
     json_t *o = json_object();
     if (m->name)
         json_object_set_new(o, "name", json_string(m->name));
-    tr_set(o, "uri", match_json(&m->uri));
-    tr_set(o, "scheme", match_json(&m->scheme));
-    tr_set(o, "method", match_json(&m->method));
-    tr_set(o, "authority", match_json(&m->authority));
+    tr_set(o, "uri", tr_string_match_json(&m->uri));
+    tr_set(o, "scheme", tr_string_match_json(&m->scheme));
+    tr_set(o, "method", tr_string_match_json(&m->method));
+    tr_set(o, "authority", tr_string_match_json(&m->authority));
     tr_set(o, "headers", named_json(m->headers, m->n_headers, true));
     tr_set(o, "withoutHeaders", named_json(m->without_headers, m->n_without_headers, true));
     tr_set(o, "queryParams", named_json(m->query_params, m->n_query_params, false));
@@ -558,7 +558,7 @@ static json_t *cors_json(const struct weir_cors_policy *c)
 {
     json_t *o = json_object(), *origins = json_array();
     for (size_t i = 0; i < c->n_allow_origins; i++)
-        json_array_append_new(origins, match_json(&c->allow_origins[i]));
+        json_array_append_new(origins, tr_string_match_json(&c->allow_origins[i]));
     for (size_t i = 0; i < c->allow_origin.len; i++) {
         const char *v = c->allow_origin.items[i];
         json_array_append_new(origins, strcmp(v, "*") == 0 ? json_pack("{s:s}", "regex", ".*")

@@ -480,6 +480,9 @@ static int build_config(struct tr_ctx *ctx, struct caches *caches, struct tr_ns 
         goto out;
     if (inbound && json_object_set(doc, "inbound", inbound) != 0)
         goto out;
+    json_t *limits = tr_rate_limits(ctx, ns, se->array);
+    if (ctx->oom || (limits && json_object_set_new(doc, "rateLimits", limits) != 0))
+        goto out;
     unsigned char lists[TR_N_LISTS][32];
     memcpy(lists[0], ce->digest, 32); /* in the order of tr_lists */
     memcpy(lists[1], se->digest, 32);
@@ -653,7 +656,8 @@ enum weir_translate_impact weir_translate_impact(const char *kind, const char *n
     bool in_root = namespace_ && strcmp(namespace_, root) == 0;
     if (!kind)
         return WEIR_IMPACT_ALL;
-    if (strcmp(kind, "AuthorizationPolicy") == 0 || strcmp(kind, "RequestAuthentication") == 0)
+    if (strcmp(kind, "AuthorizationPolicy") == 0 || strcmp(kind, "RequestAuthentication") == 0 ||
+        strcmp(kind, "RateLimitPolicy") == 0)
         return in_root ? WEIR_IMPACT_ALL : WEIR_IMPACT_NAMESPACE;
     if (strcmp(kind, "PeerAuthentication") == 0)
         return in_root || !has_selector ? WEIR_IMPACT_ALL : WEIR_IMPACT_NAMESPACE;

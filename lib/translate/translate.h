@@ -166,8 +166,9 @@ int weir_proxy_config_revision(const json_t *doc, char out[72]);
  * passing it in settings.namespaces; it writes a ConfigMap only when the
  * revision differs from the one it holds.
  *   WEIR_IMPACT_NAMESPACE  only the config of the object's namespace: an
- *                          AuthorizationPolicy, PeerAuthentication or
- *                          RequestAuthentication outside the root namespace
+ *                          AuthorizationPolicy, PeerAuthentication,
+ *                          RequestAuthentication or RateLimitPolicy outside
+ *                          the root namespace
  *                          (the namespace-wide PeerAuthentication also changes
  *                          the mTLS clients use toward it: that is
  *                          WEIR_IMPACT_ALL), a Pod that backs no Service;

@@ -386,6 +386,17 @@ void tr_note(struct tr_ctx *ctx, const json_t *obj, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void tr_finish_statuses(struct tr_ctx *ctx);
 
+/* A StringMatch as the proxy config writes it ({"exact": ...}); NULL for
+ * WEIR_MATCH_NONE. */
+json_t *tr_string_match_json(const struct weir_string_match *m);
+
+/* The first CR of a kind in a namespace (ctx->crs is sorted by kind, ns). */
+size_t tr_crs_lower(const struct tr_ctx *ctx, enum weir_kind kind, const char *ns);
+
+/* The rateLimits of namespace ns's document, whose services are given (to
+ * check the routes that limits name); NULL when there are none. */
+json_t *tr_rate_limits(struct tr_ctx *ctx, const struct tr_ns *ns, const json_t *services);
+
 /* Authorization values: Istio's wildcard strings as StringMatch objects. */
 json_t *tr_authz_match_json(const struct weir_authz_match *m, bool lower);
 

@@ -170,7 +170,7 @@ START_TEST(test_sync_writes_once)
     struct weir_translate_config c = config("demo", REV_A, doc);
     rig_up(&r, NULL, 0);
 
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c), WEIR_OP_OK);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c, NULL, 0), WEIR_OP_OK);
     ck_assert_uint_eq(fake_api_count(r.api), 1);
     struct fake_request q = fake_api_request(r.api, 0);
     ck_assert_str_eq(q.method, "PATCH");
@@ -183,25 +183,25 @@ START_TEST(test_sync_writes_once)
     ck_assert_uint_eq(weir_op_metrics_get(r.m, WEIR_OP_M_CONFIG_WRITES), 1);
 
     /* nothing changed: nothing sent, even though the informer is behind */
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c), WEIR_OP_OK);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c, NULL, 0), WEIR_OP_OK);
     ck_assert_uint_eq(fake_api_count(r.api), 1);
 
     /* the watch event of our own write is recognised */
     char *data = weir_op_config_serialize(doc, NULL);
     json_t *ours = cm_of("demo", REV_A, data, true);
     ck_assert(!weir_op_writer_observe(r.w, ours, false));
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c), WEIR_OP_OK);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c, NULL, 0), WEIR_OP_OK);
     ck_assert_uint_eq(fake_api_count(r.api), 1);
 
     /* a hand edit is not, and the next sync repairs it */
     json_t *edited = cm_of("demo", REV_A, "{}", true);
     ck_assert(weir_op_writer_observe(r.w, edited, false));
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c), WEIR_OP_OK);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c, NULL, 0), WEIR_OP_OK);
     ck_assert_uint_eq(fake_api_count(r.api), 2);
 
     /* nor is a deletion */
     ck_assert(weir_op_writer_observe(r.w, ours, true));
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c), WEIR_OP_OK);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c, NULL, 0), WEIR_OP_OK);
     ck_assert_uint_eq(fake_api_count(r.api), 3);
 
     /* other ConfigMaps are none of its business */
@@ -211,7 +211,7 @@ START_TEST(test_sync_writes_once)
 
     /* a resync forgets, and compares with the (empty) cache again */
     weir_op_writer_forget_all(r.w);
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c), WEIR_OP_OK);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c, NULL, 0), WEIR_OP_OK);
     ck_assert_uint_eq(fake_api_count(r.api), 4);
 
     json_decref(other);
@@ -231,11 +231,11 @@ START_TEST(test_sync_skips_what_the_cluster_has)
     json_t *cms = json_pack("[o]", cm_of("demo", REV_A, data, true));
     struct weir_translate_config c = config("demo", REV_A, doc);
     rig_up(&r, cms, 0);
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c), WEIR_OP_OK);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c, NULL, 0), WEIR_OP_OK);
     ck_assert_uint_eq(fake_api_count(r.api), 0);
     /* a new revision is written */
     struct weir_translate_config c2 = config("demo", REV_B, doc);
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c2), WEIR_OP_OK);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c2, NULL, 0), WEIR_OP_OK);
     ck_assert_uint_eq(fake_api_count(r.api), 1);
     free(data);
     json_decref(doc);
@@ -251,7 +251,7 @@ START_TEST(test_sync_errors)
     rig_up(&r, NULL, 0);
 
     gate_open = false;
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c), WEIR_OP_NOT_LEADER);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c, NULL, 0), WEIR_OP_NOT_LEADER);
     ck_assert_uint_eq(fake_api_count(r.api), 0);
     gate_open = true;
 
@@ -262,13 +262,13 @@ START_TEST(test_sync_errors)
                  {409, WEIR_OP_RETRY}, {422, WEIR_OP_FAILED}, {403, WEIR_OP_FAILED}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         status_code = cases[i].status;
-        ck_assert_msg(weir_op_writer_sync(r.w, "demo", &c) == cases[i].want, "status %d",
+        ck_assert_msg(weir_op_writer_sync(r.w, "demo", &c, NULL, 0) == cases[i].want, "status %d",
                       cases[i].status);
         /* a failed write leaves no memo: the retry sends again */
         ck_assert_uint_eq(fake_api_count(r.api), i + 1);
     }
     status_code = 200;
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c), WEIR_OP_OK);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c, NULL, 0), WEIR_OP_OK);
     ck_assert_uint_eq(weir_op_metrics_get(r.m, WEIR_OP_M_API_ERRORS), 6);
     json_decref(doc);
     rig_down(&r);
@@ -285,7 +285,7 @@ START_TEST(test_too_large)
     struct weir_translate_config c = config("demo", REV_A, doc);
     rig_up(&r, NULL, 2048);
 
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c), WEIR_OP_FAILED);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c, NULL, 0), WEIR_OP_FAILED);
     /* no ConfigMap write; one Warning Event about the Namespace */
     ck_assert_uint_eq(fake_api_count(r.api), 1);
     struct fake_request q = fake_api_request(r.api, 0);
@@ -295,12 +295,15 @@ START_TEST(test_too_large)
     ck_assert_ptr_nonnull(strstr(q.body, "ProxyConfigTooLarge"));
     ck_assert_ptr_nonnull(strstr(q.body, "over the ConfigMap limit of 2048 bytes"));
     ck_assert_ptr_nonnull(strstr(q.body, "\"kind\":\"Namespace\""));
-    /* once per revision */
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c), WEIR_OP_FAILED);
+    /* once per revision; the sentence for the CRs' Reconciled condition */
+    char why[256] = "";
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c, why, sizeof(why)), WEIR_OP_FAILED);
+    ck_assert_str_eq(why, "the proxy config of namespace demo is 3027 bytes, over the ConfigMap "
+                          "limit of 2048 bytes; its proxies keep the last config written");
     ck_assert_uint_eq(fake_api_count(r.api), 1);
     ck_assert_uint_eq(weir_op_metrics_get(r.m, WEIR_OP_M_CONFIG_TOO_LARGE), 2);
     struct weir_translate_config c2 = config("demo", REV_B, doc);
-    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c2), WEIR_OP_FAILED);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &c2, NULL, 0), WEIR_OP_FAILED);
     ck_assert_uint_eq(fake_api_count(r.api), 2);
     size_t len;
     char *m = weir_op_metrics_render(r.m, &len);
