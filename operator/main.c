@@ -211,6 +211,7 @@ static int setup(struct operator* op)
         .metrics = op->metrics,
         .gate = gate,
         .root_namespace = wo.root_namespace,
+        .no_scoped = !op->opts.scoped_reconcile,
     };
     if (weir_op_reconciler_new(&ro, &op->reconciler) != 0)
         goto oom;

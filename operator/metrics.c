@@ -145,6 +145,9 @@ char *weir_op_metrics_render(struct weir_op_metrics *m, size_t *len)
         {"weir_operator_events_total", "Events emitted."},
         {"weir_operator_api_errors_total", "Writes to the API server that failed."},
         {"weir_operator_leader_transitions_total", "Times this replica gained or lost the lease."},
+        {"weir_operator_scoped_batches_total",
+         "Reconcile batches translated from the namespaces that can reach them, not the whole "
+         "cache."},
     };
     char *buf = NULL;
     size_t n = 0;

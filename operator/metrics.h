@@ -37,6 +37,7 @@ enum weir_op_counter {
     WEIR_OP_M_EVENTS,
     WEIR_OP_M_API_ERRORS,
     WEIR_OP_M_LEADER_TRANSITIONS,
+    WEIR_OP_M_SCOPED_BATCHES,
     WEIR_OP_M_COUNTERS,
 };
 

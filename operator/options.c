@@ -42,6 +42,8 @@ void weir_op_options_usage(FILE *out)
             "  --resync-period DUR       re-check every namespace this often (default 5m)\n"
             "  --qps N, --burst N        client-side API request rate (default 20, 30)\n"
             "  --max-config-bytes N      ConfigMap size limit (default 1048576, the API's)\n"
+            "  --scoped-reconcile[=BOOL] translate a namespace that exports nothing from the\n"
+            "                            namespaces that can reach it (default true)\n"
             "  --log-format json|text    (default json)\n"
             "  --log-level LEVEL         debug, info, warn, error (default info)\n"
             "  --version                 print the version\n");
@@ -110,6 +112,7 @@ int weir_op_options_parse(int argc, char **argv, struct weir_op_options *o, FILE
         O_QPS,
         O_BURST,
         O_MAX_BYTES,
+        O_SCOPED,
         O_LOG_FORMAT,
         O_LOG_LEVEL,
         O_VERSION,
@@ -130,6 +133,7 @@ int weir_op_options_parse(int argc, char **argv, struct weir_op_options *o, FILE
         {"qps", required_argument, NULL, O_QPS},
         {"burst", required_argument, NULL, O_BURST},
         {"max-config-bytes", required_argument, NULL, O_MAX_BYTES},
+        {"scoped-reconcile", optional_argument, NULL, O_SCOPED},
         {"log-format", required_argument, NULL, O_LOG_FORMAT},
         {"log-level", required_argument, NULL, O_LOG_LEVEL},
         {"version", no_argument, NULL, O_VERSION},
@@ -146,6 +150,7 @@ int weir_op_options_parse(int argc, char **argv, struct weir_op_options *o, FILE
     o->log_format = WEIR_LOG_JSON;
     o->log_level = WEIR_LOG_INFO;
     o->leader_elect = true;
+    o->scoped_reconcile = true;
     o->lease_name = WEIR_OP_DEFAULT_LEASE;
     o->lease_duration = WEIR_OP_LEASE_DURATION;
     o->renew_deadline = WEIR_OP_RENEW_DEADLINE;
@@ -194,6 +199,13 @@ int weir_op_options_parse(int argc, char **argv, struct weir_op_options *o, FILE
         case O_LEADER:
             if (parse_bool(optarg, &o->leader_elect) != 0) {
                 fprintf(err, "weir-operator: --leader-elect=%s: expected true or false\n", optarg);
+                return 2;
+            }
+            break;
+        case O_SCOPED:
+            if (parse_bool(optarg, &o->scoped_reconcile) != 0) {
+                fprintf(err, "weir-operator: --scoped-reconcile=%s: expected true or false\n",
+                        optarg);
                 return 2;
             }
             break;

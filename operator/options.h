@@ -31,6 +31,7 @@ struct weir_op_options {
     enum weir_log_format log_format;
     enum weir_log_level log_level;
     bool leader_elect;
+    bool scoped_reconcile; /* default true */
     const char *lease_name;
     const char *id; /* NULL: <hostname>_<random> */
     double lease_duration, renew_deadline, retry_period;

@@ -96,6 +96,141 @@ static void set_all(enum weir_op_result *out, size_t n, enum weir_op_result r)
         out[i] = weir_op_worse(out[i], r);
 }
 
+/* ---- scoped reconciles (translate.h, "Scoped translations") ---- */
+
+/* Batches larger than this translate from the whole cache: the scope would
+ * hold most of the cluster anyway. */
+#define SCOPED_MAX 64
+
+struct scope {
+    char **inside; /* sorted, unique: the batch, the exporting namespaces, the root */
+    size_t n;
+    const struct weir_kube_snapshot *namespaces;
+    bool outside; /* a CR of the batch names a host of a namespace left out */
+};
+
+static void scope_free(struct scope *sc)
+{
+    for (size_t i = 0; i < sc->n; i++)
+        free(sc->inside[i]);
+    free(sc->inside);
+    memset(sc, 0, sizeof(*sc));
+}
+
+static bool scope_has(const struct scope *sc, const char *ns, size_t len)
+{
+    size_t lo = 0, hi = sc->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strncmp(sc->inside[mid], ns, len);
+        if (c == 0 && sc->inside[mid][len] != '\0')
+            c = 1;
+        if (c == 0)
+            return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+/* 0: the batch can be translated from a scope (sc filled); 1: it cannot; -1:
+ * out of memory. */
+static int scope_plan(struct weir_op_reconciler *r, const char *const *keys, size_t n,
+                      struct scope *sc)
+{
+    char **exporting = NULL;
+    size_t n_exp = 0;
+
+    memset(sc, 0, sizeof(*sc));
+    if (!n || n > SCOPED_MAX || r->o.no_scoped)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (!weir_op_watchers_private(r->o.watchers, keys[i]))
+            return 1;
+    int rc = weir_op_watchers_exporting(r->o.watchers, &exporting, &n_exp);
+    if (rc != 0)
+        return rc;
+    sc->inside = calloc(n + n_exp + 2, sizeof(*sc->inside));
+    if (!sc->inside)
+        goto oom;
+    for (size_t i = 0; i < n_exp; i++)
+        sc->inside[sc->n++] = exporting[i];
+    free(exporting);
+    exporting = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!(sc->inside[sc->n++] = strdup(keys[i])))
+            goto oom;
+    if (r->root_ns && !(sc->inside[sc->n++] = strdup(r->root_ns)))
+        goto oom;
+    qsort(sc->inside, sc->n, sizeof(*sc->inside), cmp_str);
+    size_t k = 0;
+    for (size_t i = 0; i < sc->n; i++) {
+        if (k && strcmp(sc->inside[k - 1], sc->inside[i]) == 0)
+            free(sc->inside[i]);
+        else
+            sc->inside[k++] = sc->inside[i];
+    }
+    sc->n = k;
+    return 0;
+oom:
+    for (size_t i = 0; exporting && i < n_exp; i++)
+        free(exporting[i]);
+    free(exporting);
+    scope_free(sc);
+    return -1;
+}
+
+static bool key_inside(const char *key, void *arg)
+{
+    const char *slash = strchr(key, '/');
+    return slash && scope_has(arg, key, (size_t)(slash - key));
+}
+
+/* The informers' objects: every one (sc NULL), or the scope's, with every
+ * Namespace and ServiceEntry in either case. */
+static int take_snapshots(struct weir_op_reconciler *r, struct weir_kube_snapshot *ks,
+                          struct scope *sc)
+{
+    for (int w = 0; w < N_SNAP; w++) {
+        struct weir_kube_informer *inf = weir_op_watchers_informer(r->o.watchers, w);
+        bool all = !sc || w == WEIR_OP_W_NAMESPACES || w == WEIR_OP_W_SERVICEENTRIES;
+        if ((all ? weir_kube_informer_snapshot(inf, &ks[w])
+                 : weir_kube_informer_snapshot_where(inf, key_inside, sc, &ks[w])) != 0)
+            return -1;
+    }
+    if (sc)
+        sc->namespaces = &ks[WEIR_OP_W_NAMESPACES];
+    return 0;
+}
+
+static bool ns_inside(const char *ns, size_t len, void *arg)
+{
+    const struct scope *sc = arg;
+    char name[WEIR_KUBE_KEY_MAX];
+    if (scope_has(sc, ns, len))
+        return true;
+    if (len >= sizeof(name))
+        return true; /* no namespace has so long a name */
+    memcpy(name, ns, len);
+    name[len] = '\0';
+    return find_obj(sc->namespaces, NULL, name) == NULL;
+}
+
+/* Sets sc->outside when a CR of the batch names a host of a namespace that
+ * exists and is left out of the scope. */
+static int reaches_outside(const struct weir_kube_snapshot *ks, const char *const *keys, size_t n,
+                           struct scope *sc)
+{
+    for (int w = WEIR_OP_W_FIRST_CR; w < N_SNAP && !sc->outside; w++)
+        for (size_t i = 0; i < ks[w].len && !sc->outside; i++)
+            if (in_batch(keys, n, weir_kube_obj_namespace(ks[w].items[i])) &&
+                weir_translate_reaches_outside(ks[w].items[i], ns_inside, sc))
+                sc->outside = true;
+    return 0;
+}
+
 /* The Reconciled condition of the CRs of namespace ns after its config write
  * gave `wrote`; false when it is not known yet (the write is retried). */
 static bool reconciled_of(const struct weir_op_reconciler *r, const char *ns, bool is_mesh,
@@ -137,7 +272,8 @@ void weir_op_reconcile_batch(struct weir_op_reconciler *r, const char *const *ke
     /* per namespace: why its config could not be written (the CRs' Reconciled) */
     char(*why)[512] = calloc(n ? n : 1, sizeof(*why));
     size_t n_mesh = 0;
-    bool full = false, leader_lost = false, translated = false;
+    bool full = false, leader_lost = false, translated = false, scoped = false;
+    struct scope scope = {0};
     char *td = weir_op_watchers_trust_domain(r->o.watchers);
     double t0 = mono(), t1 = t0, t2 = t0;
 
@@ -149,13 +285,26 @@ void weir_op_reconcile_batch(struct weir_op_reconciler *r, const char *const *ke
     if (!mesh || !terminating || !why)
         goto oom;
 
-    for (int w = 0; w < N_SNAP; w++) {
-        if (weir_kube_informer_snapshot(weir_op_watchers_informer(r->o.watchers, w), &ks[w]) != 0)
-            goto oom;
+    int sc = scope_plan(r, keys, n, &scope);
+    if (sc < 0)
+        goto oom;
+    if (sc == 0 && (take_snapshots(r, ks, &scope) != 0 || reaches_outside(ks, keys, n, &scope) < 0))
+        goto oom;
+    if (sc == 0 && scope.outside) {
+        /* a CR names a host of a namespace the scope leaves out */
+        for (int w = 0; w < N_SNAP; w++)
+            weir_kube_snapshot_free(&ks[w]);
+        sc = 1;
+    }
+    if (sc != 0 && take_snapshots(r, ks, NULL) != 0)
+        goto oom;
+    scoped = sc == 0;
+    if (scoped)
+        weir_op_metrics_inc(r->o.metrics, WEIR_OP_M_SCOPED_BATCHES);
+    for (int w = 0; w < N_SNAP; w++)
         for (size_t i = 0; i < ks[w].len; i++)
             if (weir_snapshot_add(&snap, ks[w].items[i], NULL, 0, NULL) < 0)
                 goto oom;
-    }
     for (size_t i = 0; i < n; i++) {
         const json_t *nsobj = find_obj(&ks[WEIR_OP_W_NAMESPACES], NULL, keys[i]);
         terminating[i] = nsobj && json_object_get(json_object_get(nsobj, "metadata"),
@@ -163,7 +312,9 @@ void weir_op_reconcile_batch(struct weir_op_reconciler *r, const char *const *ke
         if (nsobj && !terminating[i] && weir_op_namespace_in_mesh(nsobj))
             mesh[n_mesh++] = keys[i];
     }
-    for (size_t i = 0; i < snap.n_crs && !full; i++)
+    /* statuses: a CR visible elsewhere needs every namespace translated; a
+     * scoped batch's CRs are visible in their own namespace only */
+    for (size_t i = 0; i < snap.n_crs && !full && !scoped; i++)
         full = in_batch(keys, n, snap.crs[i].namespace_);
 
     set.trust_domain = td;
@@ -249,7 +400,8 @@ done:;
         snprintf(tms, sizeof(tms), "%.1f", (t2 - t1) * 1e3);
         snprintf(count, sizeof(count), "%zu", n);
         weir_log(WEIR_LOG_DEBUG, "reconciled", "namespaces", count, "first", n ? keys[0] : NULL,
-                 "full", full ? "true" : "false", "ms", ms, "translateMs", tms, NULL);
+                 "full", full ? "true" : "false", "scoped", scoped ? "true" : "false", "ms", ms,
+                 "translateMs", tms, NULL);
     }
     weir_translate_result_free(&res);
     weir_snapshot_free(&snap);
@@ -259,6 +411,7 @@ done:;
     free(terminating);
     free(why);
     free(td);
+    scope_free(&scope);
 }
 
 /* ---- the thread ---- */

@@ -49,6 +49,9 @@ struct weir_op_reconciler_options {
     struct weir_op_gate gate;
     const char *root_namespace;
     size_t batch_max; /* 0: WEIR_OP_BATCH_MAX */
+    /* translate every batch from the whole cache, never from a scope
+     * (--no-scoped-reconcile: for comparisons, and a way out) */
+    bool no_scoped;
 };
 
 struct weir_op_reconciler;

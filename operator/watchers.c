@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "meshconfig/mesh_config.h"
 #include "scope.h"
+#include "translate/translate.h"
 #include "strmap.h"
 
 #define MANAGED_SELECTOR WEIR_OP_MANAGED_BY_LABEL "=" WEIR_OP_MANAGED_BY
@@ -59,8 +60,12 @@ struct weir_op_watchers {
     struct weir_op_writer *writer;
     struct weir_op_status *status;
     pthread_mutex_t lock;
-    struct weir_op_strmap mesh;    /* namespaces in the mesh */
-    struct weir_op_strmap crs;     /* namespace -> (uintptr_t) number of CRs */
+    struct weir_op_strmap mesh; /* namespaces in the mesh */
+    struct weir_op_strmap crs;  /* namespace -> (uintptr_t) number of CRs */
+    /* namespace -> (uintptr_t) number of Services, VirtualServices,
+     * DestinationRules and ServiceEntries visible outside it */
+    struct weir_op_strmap exporting;
+    size_t claiming;               /* ServiceEntries that weir_translate_claims_cluster() */
     struct weir_op_strmap managed; /* namespaces holding a managed ConfigMap */
     char *trust_domain;            /* NULL: the default */
 };
@@ -113,16 +118,88 @@ static void set_member(struct weir_op_watchers *w, struct weir_op_strmap *set, c
     pthread_mutex_unlock(&w->lock);
 }
 
+/* A count per namespace (the caller holds the lock). */
+static void count_in(struct weir_op_strmap *m, const char *ns, int delta)
+{
+    uintptr_t n = (uintptr_t)weir_op_strmap_get(m, ns);
+    if (delta < 0 && n <= 1)
+        weir_op_strmap_remove(m, ns);
+    else if (weir_op_strmap_put(m, ns, (void *)(n + (uintptr_t)(delta > 0 ? 1 : -1)), NULL, NULL) !=
+             0)
+        weir_log(WEIR_LOG_ERROR, "out of memory tracking a namespace", "namespace", ns, NULL);
+}
+
 static void count_cr(struct weir_op_watchers *w, const char *ns, int delta)
 {
     pthread_mutex_lock(&w->lock);
-    uintptr_t n = (uintptr_t)weir_op_strmap_get(&w->crs, ns);
-    if (delta < 0 && n <= 1)
-        weir_op_strmap_remove(&w->crs, ns);
-    else if (weir_op_strmap_put(&w->crs, ns, (void *)(n + (uintptr_t)(delta > 0 ? 1 : -1)), NULL,
-                                NULL) != 0)
-        weir_log(WEIR_LOG_ERROR, "out of memory tracking a namespace", "namespace", ns, NULL);
+    count_in(&w->crs, ns, delta);
     pthread_mutex_unlock(&w->lock);
+}
+
+/* Keeps the exporting namespaces and the claiming ServiceEntries counted, and
+ * says whether the namespace exports anything, before or after the event. */
+static bool track_exports(struct weir_op_watchers *w, const char *ns, const json_t *old_obj,
+                          const json_t *new_obj)
+{
+    bool was = old_obj && weir_translate_exports(old_obj);
+    bool is = new_obj && weir_translate_exports(new_obj);
+    int claims = (new_obj && weir_translate_claims_cluster(new_obj)) -
+                 (old_obj && weir_translate_claims_cluster(old_obj));
+    pthread_mutex_lock(&w->lock);
+    if (was != is)
+        count_in(&w->exporting, ns, is ? +1 : -1);
+    if (claims > 0)
+        w->claiming++;
+    else if (claims < 0 && w->claiming > 0)
+        w->claiming--;
+    bool exports = was || is || weir_op_strmap_has(&w->exporting, ns);
+    pthread_mutex_unlock(&w->lock);
+    return exports;
+}
+
+bool weir_op_watchers_private(struct weir_op_watchers *w, const char *ns)
+{
+    if (!ns || strcmp(ns, w->root_ns) == 0)
+        return false;
+    pthread_mutex_lock(&w->lock);
+    bool private = !w->claiming && !weir_op_strmap_has(&w->exporting, ns);
+    pthread_mutex_unlock(&w->lock);
+    return private;
+}
+
+int weir_op_watchers_exporting(struct weir_op_watchers *w, char ***out, size_t *n)
+{
+    const char **keys = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&w->lock);
+    if (w->claiming) {
+        rc = 1;
+        goto out;
+    }
+    if (weir_op_strmap_keys(&w->exporting, &keys, n) != 0) {
+        rc = -1;
+        goto out;
+    }
+    *out = calloc(*n + 1, sizeof(**out));
+    for (size_t i = 0; *out && i < *n; i++)
+        if (!((*out)[i] = strdup(keys[i])))
+            rc = -1;
+    if (!*out)
+        rc = -1;
+out:
+    pthread_mutex_unlock(&w->lock);
+    free(keys);
+    if (rc < 0) {
+        for (size_t i = 0; *out && i < *n; i++)
+            free((*out)[i]);
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 bool weir_op_watchers_in_mesh(struct weir_op_watchers *w, const char *ns)
@@ -252,7 +329,27 @@ static void on_event(struct handler_arg *a, const json_t *old_obj, const json_t 
         break;
     }
 
+    bool exports = false;
+    switch (a->which) {
+    case WEIR_OP_W_SERVICES:
+    case WEIR_OP_W_VIRTUALSERVICES:
+    case WEIR_OP_W_DESTINATIONRULES:
+    case WEIR_OP_W_SERVICEENTRIES:
+        exports = track_exports(w, ns, old_obj, new_obj);
+        break;
+    default:
+        break;
+    }
+
     enum weir_op_scope scope = weir_op_scope_of(src, old_obj, new_obj, w->root_ns);
+    /* what a namespace that exports nothing holds reaches no other namespace
+     * (translate.h, "Scoped translations"); ServiceEntries claim hosts and
+     * addresses mesh-wide, so they always reach further */
+    if (scope == WEIR_OP_SCOPE_ALL && !exports && a->which != WEIR_OP_W_SERVICEENTRIES &&
+        (src == WEIR_OP_SRC_SERVICE || src == WEIR_OP_SRC_ENDPOINTSLICE || src == WEIR_OP_SRC_POD ||
+         src == WEIR_OP_SRC_MESH_CR) &&
+        weir_op_watchers_private(w, ns))
+        scope = WEIR_OP_SCOPE_NAMESPACE;
     if (weir_log_get_level() <= WEIR_LOG_DEBUG)
         weir_log(WEIR_LOG_DEBUG, "event", "informer", watches[a->which].name, "namespace", ns,
                  "name", weir_kube_obj_name(obj), "change",
@@ -299,6 +396,7 @@ int weir_op_watchers_new(const struct weir_op_watchers_options *opts, struct wei
     pthread_mutex_init(&w->lock, NULL);
     weir_op_strmap_init(&w->mesh);
     weir_op_strmap_init(&w->crs);
+    weir_op_strmap_init(&w->exporting);
     weir_op_strmap_init(&w->managed);
     w->ns = strdup(opts->namespace_);
     w->mesh_config_name =
@@ -399,6 +497,7 @@ void weir_op_watchers_free(struct weir_op_watchers *w)
         weir_kube_informer_free(w->inf[i]);
     weir_op_strmap_free(&w->mesh, NULL);
     weir_op_strmap_free(&w->crs, NULL);
+    weir_op_strmap_free(&w->exporting, NULL);
     weir_op_strmap_free(&w->managed, NULL);
     pthread_mutex_destroy(&w->lock);
     free(w->ns);

@@ -90,6 +90,15 @@ struct weir_kube_informer *weir_op_watchers_informer(struct weir_op_watchers *w,
 
 bool weir_op_watchers_in_mesh(struct weir_op_watchers *w, const char *ns);
 bool weir_op_watchers_has_crs(struct weir_op_watchers *w, const char *ns);
+/* Whether what namespace ns holds can only change its own config: it is not
+ * the root namespace, exports nothing and no ServiceEntry claims Service
+ * names or addresses (translate.h, "Scoped translations"). */
+bool weir_op_watchers_private(struct weir_op_watchers *w, const char *ns);
+/* The namespaces that export something (new strings in a new array, free
+ * each and the array). Returns 0, 1 when scoped translations are off (a
+ * ServiceEntry claims Service names or addresses; *out is then NULL), or -1
+ * when out of memory. */
+int weir_op_watchers_exporting(struct weir_op_watchers *w, char ***out, size_t *n);
 
 /* Queues every namespace in the mesh, holding CRs or holding a managed
  * ConfigMap. */

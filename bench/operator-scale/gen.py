@@ -6,9 +6,15 @@ two VirtualServices and two DestinationRules per namespace (2,000 of each).
 Every Service has two ports (http 8080, grpc 9090) and two pods, one per
 version (v1, v2), behind one EndpointSlice; the VirtualServices split traffic
 between the versions with a header match, retries and a timeout; the
-DestinationRules define the two subsets with a traffic policy. Nothing is
-restricted with exportTo, so every service is visible in every namespace, the
-largest config a mesh of that size can give.
+DestinationRules define the two subsets with a traffic policy.
+
+Visibility (--visibility): "mesh" (the default) restricts nothing with
+exportTo, so every service is visible in every namespace, the largest config a
+mesh of that size can give. "namespace" is how a large mesh is usually run:
+each namespace's Services, VirtualServices and DestinationRules are exported
+to their own namespace (exportTo "."), except those of the first
+--shared-namespaces namespaces (default 10: the platform's shared services),
+which every namespace sees.
 
 Output: a multi-document YAML stream whose documents are single-line JSON
 objects (JSON is YAML), "---" between them: Namespaces, then per namespace its
@@ -22,7 +28,8 @@ that the Pods pass the API server's admission (apply.sh); the translation
 does not read them.
 
 Usage: gen.py [--namespaces N] [--services-per-ns N] [--vs-per-ns N]
-              [--dr-per-ns N] [--service-accounts] [-o FILE]
+              [--dr-per-ns N] [--visibility mesh|namespace]
+              [--shared-namespaces N] [--service-accounts] [-o FILE]
 """
 import argparse
 import json
@@ -67,6 +74,7 @@ def objects(args):
     pod_index = 0
     for n in range(args.namespaces):
         ns = ns_name(n)
+        private = args.visibility == "namespace" and n >= args.shared_namespaces
         yield {"apiVersion": "v1", "kind": "Namespace",
                "metadata": {"name": ns, "labels": {"istio-injection": "enabled"}}}
         for s in range(args.services_per_ns):
@@ -76,8 +84,11 @@ def objects(args):
                        "metadata": {"name": name, "namespace": ns}}
             addr = cluster_ip(svc_index)
             svc_index += 1
+            meta = {"name": name, "namespace": ns, "labels": {"app": name}}
+            if private:
+                meta["annotations"] = {"networking.istio.io/exportTo": "."}
             yield {"apiVersion": "v1", "kind": "Service",
-                   "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+                   "metadata": meta,
                    "spec": {"selector": {"app": name}, "type": "ClusterIP",
                             "clusterIP": addr, "clusterIPs": [addr],
                             "ports": [{"name": pn, "port": pp, "targetPort": pp, "protocol": "TCP"}
@@ -106,13 +117,17 @@ def objects(args):
                    "endpoints": endpoints}
         for s in range(min(args.vs_per_ns, args.services_per_ns)):
             name = service_name(s)
-            yield virtual_service(ns, name, 90)
+            vs = virtual_service(ns, name, 90)
+            if private:
+                vs["spec"]["exportTo"] = ["."]
+            yield vs
         for s in range(min(args.dr_per_ns, args.services_per_ns)):
             name = service_name(s)
             yield {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
                    "metadata": {"name": name, "namespace": ns, "generation": 1,
                                 "creationTimestamp": CREATED},
                    "spec": {"host": name,
+                            **({"exportTo": ["."]} if private else {}),
                             "trafficPolicy": {
                                 "loadBalancer": {"simple": "LEAST_REQUEST"},
                                 "connectionPool": {"http": {"http1MaxPendingRequests": 1024}},
@@ -148,6 +163,11 @@ def main():
     p.add_argument("--services-per-ns", type=int, default=10)
     p.add_argument("--vs-per-ns", type=int, default=2)
     p.add_argument("--dr-per-ns", type=int, default=2)
+    p.add_argument("--visibility", choices=["mesh", "namespace"], default="mesh",
+                   help="mesh: every service visible everywhere; namespace: exportTo \".\" "
+                        "except the shared namespaces")
+    p.add_argument("--shared-namespaces", type=int, default=10,
+                   help="with --visibility namespace: how many namespaces stay visible to all")
     p.add_argument("--service-accounts", action="store_true",
                    help="write each Service's ServiceAccount too (for a real API server)")
     p.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")

@@ -23,7 +23,7 @@ gen_args=()
 bench_args=()
 while (($#)); do
 	case $1 in
-	--namespaces | --services-per-ns | --vs-per-ns | --dr-per-ns)
+	--namespaces | --services-per-ns | --vs-per-ns | --dr-per-ns | --visibility | --shared-namespaces)
 		(($# >= 2)) || { echo "run.sh: $1 needs a value" >&2; exit 2; }
 		gen_args+=("$1" "$2")
 		shift 2

@@ -17,6 +17,10 @@
 #   - a RateLimitPolicy's limits reach the config as rateLimits (accepted by
 #     weir-proxy --check-config), a bad one is refused by its status, and
 #     deleting them empties rateLimits;
+#   - a namespace whose Services and VirtualServices are exported to itself
+#     only is reconciled from a scope (weir_operator_scoped_batches_total):
+#     its config follows a change and the other namespace's ConfigMap is not
+#     rewritten; exporting the Service reaches the other namespace;
 #   - 20 VirtualService changes, each timed from the PATCH to the watch event
 #     of the ConfigMap carrying it (p50/p99 printed); observedGeneration
 #     follows;
@@ -64,6 +68,7 @@ ID="$(date +%s)-$$"
 SYS="weir-op-sys-$ID"
 MESH="weir-op-mesh-$ID"
 PLAIN="weir-op-plain-$ID"
+PRIV="weir-op-priv-$ID"
 NODE="weir-op-node-$ID"
 TRUST_DOMAIN="e2e.weir.test"
 V1_IP=10.244.7.11
@@ -131,7 +136,7 @@ cleanup() {
 	done
 	if [[ -s $KUBECONFIG ]]; then
 		{
-			for ns in "$MESH" "$PLAIN" "$SYS"; do
+			for ns in "$MESH" "$PLAIN" "$PRIV" "$SYS"; do
 				k delete pods --all -n "$ns" --grace-period=0 --force --wait=false
 				k delete namespace "$ns" --ignore-not-found --wait=false
 			done
@@ -584,6 +589,74 @@ k delete ratelimitpolicy bad-limits reviews-limits -n "$MESH" >/dev/null 2>&1
 desc="deleting the RateLimitPolicy removes its limits from the proxy config"
 limits_gone() { config_of "$MESH" "$WORK/config.json" && jq -e '.rateLimits == null' "$WORK/config.json"; }
 if retry "$TIMEOUT" limits_gone; then
+	ok "$desc"
+else
+	not_ok "$desc" "$(last_out)"
+fi
+
+# ---- scoped reconciles ------------------------------------------------------------
+desc="a namespace that exports nothing is reconciled from a scope: its config follows its VirtualService, other configs stay untouched"
+k apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $PRIV
+  labels: {weir-injection: enabled}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: notes
+  namespace: $PRIV
+  annotations: {networking.istio.io/exportTo: "."}
+spec:
+  selector: {app: notes}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: notes, namespace: $PRIV}
+spec:
+  hosts: [notes]
+  exportTo: ["."]
+  http:
+  - route:
+    - destination: {host: notes}
+    timeout: 3s
+YAML
+timeout_is() { # MS: the notes route's timeout in the private namespace's config
+	config_of "$PRIV" "$WORK/priv.json" &&
+		jq -e --argjson ms "$1" --arg host "notes.$PRIV.svc.cluster.local" \
+			'[.services[] | select(.host == $host) | .ports[].http[].timeoutMs] == [$ms]' \
+			"$WORK/priv.json" >/dev/null
+}
+mesh_sees_notes() {
+	config_of "$MESH" "$WORK/mesh.json" &&
+		jq -e --arg host "notes.$PRIV.svc.cluster.local" \
+			'[.services[] | select(.host == $host)] | length > 0' "$WORK/mesh.json" >/dev/null
+}
+if retry "$TIMEOUT" timeout_is 3000 && ! mesh_sees_notes; then
+	mesh_rv=$(k get configmap weir-proxy-config -n "$MESH" -o jsonpath='{.metadata.resourceVersion}')
+	scoped1=$(metric "$A_PORT" weir_operator_scoped_batches_total)
+	k patch virtualservice notes -n "$PRIV" --type=json \
+		-p '[{"op": "replace", "path": "/spec/http/0/timeout", "value": "7s"}]' >/dev/null
+	if retry "$TIMEOUT" timeout_is 7000 && retry 10 reconciled virtualservice notes "$PRIV"; then
+		scoped2=$(metric "$A_PORT" weir_operator_scoped_batches_total)
+		mesh_rv2=$(k get configmap weir-proxy-config -n "$MESH" -o jsonpath='{.metadata.resourceVersion}')
+		if ((scoped2 > scoped1)) && [[ $mesh_rv2 == "$mesh_rv" ]]; then
+			ok "$desc (scoped batches $scoped1 -> $scoped2)"
+		else
+			not_ok "$desc" "scoped batches $scoped1 -> $scoped2; $MESH's ConfigMap $mesh_rv -> $mesh_rv2"
+		fi
+	else
+		not_ok "$desc" "$(last_out)"
+	fi
+else
+	not_ok "$desc" "the private namespace's config: $(last_out); $MESH sees notes: $(mesh_sees_notes && echo yes || echo no)"
+fi
+desc="exporting the private Service to every namespace reaches the others' configs"
+k annotate service notes -n "$PRIV" --overwrite networking.istio.io/exportTo='*' >/dev/null
+if retry "$TIMEOUT" mesh_sees_notes; then
 	ok "$desc"
 else
 	not_ok "$desc" "$(last_out)"

@@ -193,6 +193,12 @@ static int cmp_slot(const void *a, const void *b)
 
 int weir_kube_cache_snapshot(const struct weir_kube_cache *c, json_t ***items, size_t *n)
 {
+    return weir_kube_cache_snapshot_where(c, NULL, NULL, items, n);
+}
+
+int weir_kube_cache_snapshot_where(const struct weir_kube_cache *c, weir_kube_key_filter keep,
+                                   void *arg, json_t ***items, size_t *n)
+{
     const struct weir_kube_cache_slot **order;
     json_t **out;
     size_t k = 0;
@@ -208,7 +214,7 @@ int weir_kube_cache_snapshot(const struct weir_kube_cache *c, json_t ***items, s
         return WEIR_KUBE_ERR_NOMEM;
     }
     for (size_t i = 0; i < c->cap; i++)
-        if (c->slots[i].key)
+        if (c->slots[i].key && (!keep || keep(c->slots[i].key, arg)))
             order[k++] = &c->slots[i];
     qsort(order, k, sizeof(*order), cmp_slot);
     for (size_t i = 0; i < k; i++)

@@ -20,6 +20,7 @@
 #define WEIR_KUBE_CACHE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,13 @@ void weir_kube_cache_foreach(const struct weir_kube_cache *c,
 /* Every object, sorted by key, each with a new reference; *items is a new
  * array (free with weir_kube_objects_free). */
 int weir_kube_cache_snapshot(const struct weir_kube_cache *c, json_t ***items, size_t *n);
+
+/* The same for the objects whose key keep() accepts (keep NULL: all). Only
+ * those are sorted, so a snapshot of a few namespaces of a large cache costs
+ * one pass over it. */
+typedef bool (*weir_kube_key_filter)(const char *key, void *arg);
+int weir_kube_cache_snapshot_where(const struct weir_kube_cache *c, weir_kube_key_filter keep,
+                                   void *arg, json_t ***items, size_t *n);
 
 /* Drops the references and the array. */
 void weir_kube_objects_free(json_t **items, size_t n);

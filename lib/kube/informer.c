@@ -657,10 +657,16 @@ size_t weir_kube_informer_len(struct weir_kube_informer *inf)
 
 int weir_kube_informer_snapshot(struct weir_kube_informer *inf, struct weir_kube_snapshot *out)
 {
+    return weir_kube_informer_snapshot_where(inf, NULL, NULL, out);
+}
+
+int weir_kube_informer_snapshot_where(struct weir_kube_informer *inf, weir_kube_key_filter keep,
+                                      void *arg, struct weir_kube_snapshot *out)
+{
     int rc;
     memset(out, 0, sizeof(*out));
     pthread_rwlock_rdlock(&inf->lock);
-    rc = weir_kube_cache_snapshot(&inf->cache, &out->items, &out->len);
+    rc = weir_kube_cache_snapshot_where(&inf->cache, keep, arg, &out->items, &out->len);
     if (rc == 0 && !(out->resource_version = strdup(inf->rv ? inf->rv : ""))) {
         weir_kube_objects_free(out->items, out->len);
         out->items = NULL;

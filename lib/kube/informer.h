@@ -54,6 +54,7 @@
 #include <stddef.h>
 
 #include "kube/backoff.h"
+#include "kube/cache.h"
 #include "kube/client.h"
 #include "kube/watch.h"
 
@@ -142,6 +143,9 @@ struct weir_kube_snapshot {
 };
 
 int weir_kube_informer_snapshot(struct weir_kube_informer *inf, struct weir_kube_snapshot *out);
+/* A snapshot of the objects whose "namespace/name" key keep() accepts. */
+int weir_kube_informer_snapshot_where(struct weir_kube_informer *inf, weir_kube_key_filter keep,
+                                      void *arg, struct weir_kube_snapshot *out);
 void weir_kube_snapshot_free(struct weir_kube_snapshot *s);
 
 /* The last resourceVersion applied (copy into buf; "" before the first list). */

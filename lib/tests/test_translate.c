@@ -396,6 +396,225 @@ START_TEST(test_namespace_subset)
 }
 END_TEST
 
+/* ---- scoped translations (translate.h) ---- */
+
+struct ns_set {
+    const char **v;
+    size_t n;
+};
+
+static bool set_has(const struct ns_set *s, const char *ns, size_t len)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strlen(s->v[i]) == len && strncmp(s->v[i], ns, len) == 0)
+            return true;
+    return false;
+}
+
+static void set_add(struct ns_set *s, const char *ns)
+{
+    if (set_has(s, ns, strlen(ns)))
+        return;
+    s->v = realloc(s->v, (s->n + 1) * sizeof(*s->v));
+    s->v[s->n++] = ns;
+}
+
+static const char *doc_ns(const json_t *doc)
+{
+    const char *ns =
+        json_string_value(json_object_get(json_object_get(doc, "metadata"), "namespace"));
+    return ns ? ns : "default";
+}
+
+static bool doc_is(const json_t *doc, const char *kind)
+{
+    const char *k = json_string_value(json_object_get(doc, "kind"));
+    return k && strcmp(k, kind) == 0;
+}
+
+struct scope_arg {
+    const struct ns_set *inside, *known;
+};
+
+static bool scope_inside(const char *ns, size_t len, void *arg)
+{
+    const struct scope_arg *a = arg;
+    return set_has(a->inside, ns, len) || !set_has(a->known, ns, len);
+}
+
+/* Every namespace that may be translated from a scoped snapshot is, and gets
+ * the same config, and its CRs the same statuses, as from the whole input. */
+START_TEST(test_scoped)
+{
+    const char *name = cases[_i];
+    struct input in;
+    struct weir_translate_result full;
+    struct ns_set exporting = {0}, known = {0};
+    bool addresses = false;
+    size_t n_scoped = 0;
+
+    input_load(&in, name);
+    if (in.set.namespaces) {
+        input_free(&in);
+        return;
+    }
+    const char *root =
+        in.set.root_namespace ? in.set.root_namespace : WEIR_TRANSLATE_DEFAULT_ROOT_NAMESPACE;
+    for (size_t i = 0; i < in.stream.ndocs; i++) {
+        const json_t *doc = in.stream.docs[i].root;
+        set_add(&known,
+                doc_is(doc, "Namespace")
+                    ? json_string_value(json_object_get(json_object_get(doc, "metadata"), "name"))
+                    : doc_ns(doc));
+        if (weir_translate_exports(doc))
+            set_add(&exporting, doc_ns(doc));
+        addresses = addresses || weir_translate_claims_cluster(doc);
+    }
+    run(&in, NULL, &full);
+    for (size_t c = 0; c < full.n_configs && !addresses; c++) {
+        const char *ns = full.configs[c].namespace_;
+        struct ns_set inside = {0};
+        struct scope_arg arg = {&inside, &known};
+        bool eligible = strcmp(ns, root) != 0 && !set_has(&exporting, ns, strlen(ns));
+
+        set_add(&inside, ns);
+        set_add(&inside, root);
+        for (size_t i = 0; i < exporting.n; i++)
+            set_add(&inside, exporting.v[i]);
+        for (size_t i = 0; i < in.stream.ndocs && eligible; i++) {
+            const json_t *doc = in.stream.docs[i].root;
+            if (strcmp(doc_ns(doc), ns) == 0 &&
+                weir_translate_reaches_outside(doc, scope_inside, &arg))
+                eligible = false;
+        }
+        if (eligible) {
+            struct weir_snapshot snap;
+            struct weir_translate_result one;
+            const char *only[1] = {ns};
+            struct weir_translate_settings set = in.set;
+            weir_snapshot_init(&snap);
+            for (size_t i = 0; i < in.stream.ndocs; i++) {
+                const struct weir_yaml_doc *doc = &in.stream.docs[i];
+                const char *dns = doc_ns(doc->root);
+                if (doc_is(doc->root, "Namespace") || doc_is(doc->root, "ServiceEntry") ||
+                    set_has(&inside, dns, strlen(dns)))
+                    ck_assert_int_ge(
+                        weir_snapshot_add(&snap, doc->root, &in.stream, doc->line, NULL), 0);
+            }
+            set.namespaces = only;
+            set.n_namespaces = 1;
+            ck_assert_int_eq(weir_translate(&snap, &set, &one), 0);
+            ck_assert_uint_eq(one.n_configs, 1);
+            ck_assert_uint_lt(snap.n_objects, in.stream.ndocs);
+            n_scoped++;
+            char *a = config_text(&full.configs[c]), *b = config_text(&one.configs[0]);
+            ck_assert_msg(strcmp(a, b) == 0, "%s: config of %s differs when translated scoped",
+                          name, ns);
+            free(a);
+            free(b);
+            /* the statuses of the namespace's CRs, in the same order */
+            size_t j = 0;
+            for (size_t i = 0; i < full.n_statuses; i++) {
+                if (strcmp(full.statuses[i].namespace_, ns) != 0)
+                    continue;
+                while (j < one.n_statuses && strcmp(one.statuses[j].namespace_, ns) != 0)
+                    j++;
+                ck_assert_msg(j < one.n_statuses, "%s: %s: a status is missing when scoped", name,
+                              ns);
+                char *x = weir_cr_status_format(&full.statuses[i]);
+                char *y = weir_cr_status_format(&one.statuses[j]);
+                ck_assert_msg(strcmp(x, y) == 0, "%s: status differs when scoped:\n%s---\n%s", name,
+                              x, y);
+                free(x);
+                free(y);
+                j++;
+            }
+            weir_translate_result_free(&one);
+            weir_snapshot_free(&snap);
+        }
+        free(inside.v);
+    }
+    /* the case made for it: shop, blog and hidden qualify, ops names a host
+     * of hidden and does not */
+    if (strcmp(name, "scoped") == 0)
+        ck_assert_uint_eq(n_scoped, 3);
+    weir_translate_result_free(&full);
+    free(exporting.v);
+    free(known.v);
+    input_free(&in);
+}
+END_TEST
+
+START_TEST(test_scope_helpers)
+{
+    json_error_t e;
+    struct {
+        const char *json;
+        bool exports;
+    } cases_[] = {
+        {"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"namespace\":\"a\"}}", true},
+        {"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"namespace\":\"a\","
+         "\"annotations\":{\"networking.istio.io/exportTo\":\" . , a \"}}}",
+         false},
+        {"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"namespace\":\"a\","
+         "\"annotations\":{\"networking.istio.io/exportTo\":\".,b\"}}}",
+         true},
+        {"{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"namespace\":\"a\","
+         "\"annotations\":{\"networking.istio.io/exportTo\":\"~\"}}}",
+         false},
+        {"{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"VirtualService\","
+         "\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"exportTo\":[\".\"]}}",
+         false},
+        {"{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"DestinationRule\","
+         "\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"exportTo\":[]}}",
+         true},
+        {"{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":\"ServiceEntry\","
+         "\"metadata\":{\"namespace\":\"a\"},\"spec\":{\"exportTo\":[\"a\",\"*\"]}}",
+         true},
+        {"{\"apiVersion\":\"security.istio.io/v1\",\"kind\":\"AuthorizationPolicy\","
+         "\"metadata\":{\"namespace\":\"a\"},\"spec\":{}}",
+         false},
+    };
+    for (size_t i = 0; i < sizeof(cases_) / sizeof(cases_[0]); i++) {
+        json_t *o = json_loads(cases_[i].json, 0, &e);
+        ck_assert_msg(o != NULL, "case %zu: %s", i, e.text);
+        ck_assert_msg(weir_translate_exports(o) == cases_[i].exports, "case %zu", i);
+        json_decref(o);
+    }
+
+    const char *in_v[] = {"a", "shared"}, *known_v[] = {"a", "shared", "other"};
+    struct ns_set inside = {in_v, 2}, known = {known_v, 3};
+    struct scope_arg arg = {&inside, &known};
+    const char *crs[][2] = {
+        {"{\"spec\":{\"hosts\":[\"reviews\"],\"http\":[{\"route\":[{\"destination\":"
+         "{\"host\":\"ratings.shared.svc.cluster.local\"}}]}]}}",
+         "no"},
+        {"{\"spec\":{\"hosts\":[\"reviews\"],\"http\":[{\"mirror\":{\"host\":\"x.other\"}}]}}",
+         "yes"},
+        {"{\"spec\":{\"host\":\"*.other.svc.cluster.local\"}}", "yes"},
+        {"{\"spec\":{\"hosts\":[\"api.example.com\"]}}", "no"},
+    };
+    for (size_t i = 0; i < sizeof(crs) / sizeof(crs[0]); i++) {
+        json_t *o = json_loads(crs[i][0], 0, &e);
+        ck_assert_msg(o != NULL, "cr %zu: %s", i, e.text);
+        ck_assert_msg(weir_translate_reaches_outside(o, scope_inside, &arg) ==
+                          (strcmp(crs[i][1], "yes") == 0),
+                      "cr %zu", i);
+        json_decref(o);
+    }
+    json_t *se = json_loads("{\"apiVersion\":\"networking.istio.io/v1\",\"kind\":"
+                            "\"ServiceEntry\",\"spec\":{\"addresses\":[\"10.0.0.1\"]}}",
+                            0, &e);
+    ck_assert(weir_translate_claims_cluster(se));
+    json_object_set_new(json_object_get(se, "spec"), "addresses", json_array());
+    ck_assert(!weir_translate_claims_cluster(se));
+    json_object_set_new(json_object_get(se, "spec"), "hosts",
+                        json_pack("[s, s]", "api.example.com", "db.data.svc.cluster.local"));
+    ck_assert(weir_translate_claims_cluster(se));
+    json_decref(se);
+}
+END_TEST
+
 /* The operator keeps parsed CRs in its cache and lends them: the configs are
  * the same as from the objects themselves. */
 START_TEST(test_borrowed_resources)
@@ -672,6 +891,7 @@ int main(void)
     tcase_add_loop_test(golden, test_golden, 0, n_cases);
     tcase_add_loop_test(golden, test_shuffled, 0, n_cases);
     tcase_add_loop_test(golden, test_namespace_subset, 0, n_cases);
+    tcase_add_loop_test(golden, test_scoped, 0, n_cases);
     tcase_add_loop_test(golden, test_borrowed_resources, 0, n_cases);
     suite_add_tcase(s, golden);
 
@@ -682,6 +902,7 @@ int main(void)
     tcase_add_test(units, test_revision_definition);
     tcase_add_test(units, test_protocol_selection);
     tcase_add_test(units, test_impact);
+    tcase_add_test(units, test_scope_helpers);
     tcase_add_test(units, test_status_json);
     tcase_add_test(units, test_empty);
     suite_add_tcase(s, units);

@@ -190,4 +190,38 @@ enum weir_translate_impact weir_translate_impact(const char *kind, const char *n
                                                  bool has_selector, bool backs_service,
                                                  const struct weir_translate_settings *settings);
 
+/* ---- scoped translations ---------------------------------------------------
+ *
+ * The config of namespace N and the statuses of N's CRs depend only on: the
+ * objects of N; those of the namespaces that export something (a Service,
+ * VirtualService, DestinationRule or ServiceEntry visible outside its own
+ * namespace); those of the root namespace; every Namespace object (mesh
+ * membership, exportTo lists) and every ServiceEntry (hosts are claimed
+ * mesh-wide). That holds when N itself exports nothing, is not the root
+ * namespace, its CRs name no host of a namespace outside that set
+ * (weir_translate_reaches_outside), and no ServiceEntry claims what every
+ * Service may hold (weir_translate_claims_cluster). Then a translation of a snapshot of just those
+ * objects, with settings.namespaces naming N, gives N the same config and its CRs the same statuses
+ * as one of the whole cluster, at a cost that follows the namespaces involved rather than the
+ * cluster. weir-operator reconciles such namespaces this way; bench/operator-scale measures it.
+ */
+
+/* Whether obj (a Service, VirtualService, DestinationRule or ServiceEntry)
+ * can be seen outside its own namespace: exportTo absent or naming anything
+ * but "." (or its own namespace) and "~". Other kinds: false. */
+bool weir_translate_exports(const json_t *obj);
+
+/* A set of namespaces: true when the name (not NUL-terminated) is inside, or
+ * is no namespace at all. */
+typedef bool (*weir_translate_ns_filter)(const char *ns, size_t len, void *arg);
+
+/* Whether a mesh CR names a host that may belong to a namespace outside the
+ * set ("reviews.other", "*.other.svc.cluster.local"). */
+bool weir_translate_reaches_outside(const json_t *cr, weir_translate_ns_filter inside, void *arg);
+
+/* Whether obj is a ServiceEntry with spec.addresses or a host in a
+ * Kubernetes Service domain ("*.svc.*"): those are weighed against every
+ * Service's clusterIP and name, wherever it is. */
+bool weir_translate_claims_cluster(const json_t *obj);
+
 #endif
