@@ -8,6 +8,11 @@
  *   incremental  one VirtualService changed (its weights), the snapshot
  *                rebuilt and the namespace of the VirtualService translated
  *                alone through settings.namespaces, median of M;
+ *   scoped       the same change in a namespace that exports nothing,
+ *                translated the way weir-operator reconciles it: from a
+ *                snapshot of the namespaces that can reach it (translate.h,
+ *                "Scoped translations"), median of M; skipped when every
+ *                namespace exports (gen.py --visibility mesh);
  *   impact       the same change translated for the namespaces
  *                weir_translate_impact() names for it (every namespace for a
  *                VirtualService, which any namespace may see), median of K;
@@ -25,6 +30,7 @@
 #endif
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +49,8 @@ struct cr {
 };
 
 struct state {
-    json_t **objs; /* Services, EndpointSlices, Pods, Namespaces */
+    json_t **objs;       /* Services, EndpointSlices, Pods, Namespaces */
+    const char **obj_ns; /* each object's namespace, NULL for Namespaces */
     size_t n_objs, cap_objs;
     struct cr *crs;
     size_t n_crs, cap_crs;
@@ -134,7 +141,10 @@ static void load(struct state *st, const char *path)
             *(kind[0] == 'V' ? &st->n_vs : &st->n_dr) += 1;
             continue;
         }
+        size_t ns_cap = st->cap_objs; /* grows in step with objs */
         st->objs = grow(st->objs, &st->cap_objs, st->n_objs, sizeof(*st->objs));
+        st->obj_ns = grow(st->obj_ns, &ns_cap, st->n_objs, sizeof(*st->obj_ns));
+        st->obj_ns[st->n_objs] = str_at(obj, "metadata", "namespace");
         st->objs[st->n_objs++] = obj;
         if (strcmp(kind, "Namespace") == 0)
             st->n_ns++;
@@ -162,6 +172,66 @@ static void snapshot_build(const struct state *st, struct weir_snapshot *snap)
     for (size_t i = 0; i < st->n_crs; i++)
         if (weir_snapshot_add_resource(snap, st->crs[i].res, st->crs[i].created) != 0)
             die("out of memory");
+}
+
+/* ---- scoped snapshots, as weir-operator takes them ---- */
+
+struct scope {
+    const char **ns; /* sorted */
+    size_t n;
+};
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool scope_has(const struct scope *sc, const char *ns)
+{
+    return ns && bsearch(&ns, sc->ns, sc->n, sizeof(*sc->ns), cmp_cstr) != NULL;
+}
+
+static void scope_add(struct scope *sc, size_t *cap, const char *ns)
+{
+    for (size_t i = 0; i < sc->n; i++)
+        if (strcmp(sc->ns[i], ns) == 0)
+            return;
+    sc->ns = grow(sc->ns, cap, sc->n, sizeof(*sc->ns));
+    sc->ns[sc->n++] = ns;
+}
+
+/* The namespaces that export something; false when a ServiceEntry claims
+ * Service names or addresses (no scoped translation then). */
+static bool exporting(const struct state *st, struct scope *out, size_t *cap)
+{
+    for (size_t i = 0; i < st->n_objs; i++) {
+        if (weir_translate_claims_cluster(st->objs[i]))
+            return false;
+        if (weir_translate_exports(st->objs[i]))
+            scope_add(out, cap, str_at(st->objs[i], "metadata", "namespace"));
+    }
+    for (size_t i = 0; i < st->n_crs; i++)
+        if (weir_translate_exports(st->crs[i].obj))
+            scope_add(out, cap, st->crs[i].res->meta.namespace_);
+    qsort(out->ns, out->n, sizeof(*out->ns), cmp_cstr);
+    return true;
+}
+
+/* Every Namespace, and everything of the scope's namespaces (gen.py writes no
+ * ServiceEntry, which the operator would take from every namespace). */
+static void snapshot_build_scoped(const struct state *st, const struct scope *sc,
+                                  struct weir_snapshot *snap)
+{
+    weir_snapshot_init(snap);
+    for (size_t i = 0; i < st->n_objs; i++)
+        if (scope_has(sc, st->obj_ns[i]) ||
+            strcmp(str_at(st->objs[i], "kind", NULL), "Namespace") == 0)
+            if (weir_snapshot_add(snap, st->objs[i], NULL, 0, NULL) < 0)
+                die("out of memory");
+    for (size_t i = 0; i < st->n_crs; i++)
+        if (scope_has(sc, st->crs[i].res->meta.namespace_))
+            if (weir_snapshot_add_resource(snap, st->crs[i].res, st->crs[i].created) != 0)
+                die("out of memory");
 }
 
 static struct cr *vs_at(struct state *st, size_t k)
@@ -354,6 +424,68 @@ int main(int argc, char **argv)
     printf("  incremental: median %.1f ms over %d runs\n", incr.median * 1e3, incr_runs);
     fflush(stdout);
 
+    /* ---- scoped: a namespace that exports nothing, as the operator does it ---- */
+    struct scope exp = {0};
+    size_t exp_cap = 0;
+    int scoped_runs = 0;
+    bool scoped_checked = true;
+    double sc_snap_t[MAX_RUNS], sc_tr_t[MAX_RUNS];
+    if (exporting(&st, &exp, &exp_cap)) {
+        for (size_t k = 0, tries = 0; scoped_runs < incr_runs && tries < st.n_vs; tries++) {
+            k = (k + 7919u) % st.n_vs;
+            struct cr *c = vs_at(&st, k);
+            const char *ns = c->res->meta.namespace_;
+            if (scope_has(&exp, ns) || strcmp(ns, WEIR_TRANSLATE_DEFAULT_ROOT_NAMESPACE) == 0)
+                continue;
+            c = change_vs(&st, k, scoped_runs + 1000);
+            ns = c->res->meta.namespace_;
+            const char *only[1] = {ns};
+            struct weir_translate_settings one = set;
+            struct scope sc = {0};
+            size_t sc_cap = 0;
+            one.namespaces = only;
+            one.n_namespaces = 1;
+            double a = now();
+            for (size_t i = 0; i < exp.n; i++)
+                scope_add(&sc, &sc_cap, exp.ns[i]);
+            scope_add(&sc, &sc_cap, ns);
+            scope_add(&sc, &sc_cap, WEIR_TRANSLATE_DEFAULT_ROOT_NAMESPACE);
+            qsort(sc.ns, sc.n, sizeof(*sc.ns), cmp_cstr);
+            snapshot_build_scoped(&st, &sc, &snap);
+            double b = now();
+            translate(&snap, &one, &res);
+            double e = now();
+            sc_snap_t[scoped_runs] = b - a;
+            sc_tr_t[scoped_runs] = e - b;
+            t[scoped_runs] = e - a;
+            weir_snapshot_free(&snap);
+            free(sc.ns);
+            /* not timed: the whole cluster gives the namespace the same revision */
+            struct weir_translate_result whole;
+            const char *x = revision_of(&res, ns);
+            char *got = x ? strdup(x) : NULL;
+            weir_translate_result_free(&res);
+            snapshot_build(&st, &snap);
+            translate(&snap, &one, &whole);
+            weir_snapshot_free(&snap);
+            const char *y = revision_of(&whole, ns);
+            scoped_checked &= got && y && strcmp(got, y) == 0;
+            free(got);
+            weir_translate_result_free(&whole);
+            scoped_runs++;
+        }
+    }
+    free(exp.ns);
+    struct stats scoped = summarize(t, scoped_runs);
+    struct stats scoped_snap = summarize(sc_snap_t, scoped_runs);
+    struct stats scoped_tr = summarize(sc_tr_t, scoped_runs);
+    if (scoped_runs)
+        printf("  scoped: median %.1f ms over %d runs\n", scoped.median * 1e3, scoped_runs);
+    else
+        printf("  scoped: no namespace exports nothing in this state (gen.py --visibility "
+               "namespace makes some)\n");
+    fflush(stdout);
+
     /* ---- impact: what weir_translate_impact() asks for, checked ---- */
     enum weir_translate_impact impact = WEIR_IMPACT_ALL;
     bool checked = true;
@@ -413,6 +545,16 @@ int main(int argc, char **argv)
            incr_tr.min * 1e3, incr_tr.max * 1e3, incr_tr.n);
     printf("| of which the snapshot (CRs lent parsed) | %.1f ms | %.1f ms | %.1f ms | %d |\n",
            snapshot.median * 1e3, snapshot.min * 1e3, snapshot.max * 1e3, snapshot.n);
+    if (scoped_runs) {
+        printf("| scoped: 1 VirtualService of a namespace that exports nothing, as weir-operator "
+               "reconciles it | %.1f ms | %.1f ms | %.1f ms | %d |\n",
+               scoped.median * 1e3, scoped.min * 1e3, scoped.max * 1e3, scoped.n);
+        printf("| of which weir_translate | %.1f ms | %.1f ms | %.1f ms | %d |\n",
+               scoped_tr.median * 1e3, scoped_tr.min * 1e3, scoped_tr.max * 1e3, scoped_tr.n);
+        printf("| of which the scoped snapshot | %.1f ms | %.1f ms | %.1f ms | %d |\n",
+               scoped_snap.median * 1e3, scoped_snap.min * 1e3, scoped_snap.max * 1e3,
+               scoped_snap.n);
+    }
     printf("| a snapshot with every CR parsed again (weir_snapshot_add) | %.1f ms | %.1f ms | %.1f "
            "ms | %d |\n",
            parsing.median * 1e3, parsing.min * 1e3, parsing.max * 1e3, parsing.n);
@@ -426,6 +568,9 @@ int main(int argc, char **argv)
            (double)config_bytes / 1e6);
     printf("| incremental revision = full revision, and changed | %s | | | |\n",
            checked ? "yes" : "NO");
+    if (scoped_runs)
+        printf("| scoped revision = revision from the whole cluster | %s | | | |\n",
+               scoped_checked ? "yes" : "NO");
 
     if (csv) {
         FILE *f = fopen(csv, "w");
@@ -440,17 +585,19 @@ int main(int argc, char **argv)
                "snapshot_parsing_ms_median,"
                "impact_scope,"
                "impact_s_median,impact_runs,rss_loaded_mib,rss_full_mib,rss_peak_mib,config_bytes,"
-               "revisions_checked\n");
+               "revisions_checked,scoped_ms_median,scoped_translate_ms_median,"
+               "scoped_snapshot_ms_median,scoped_runs,scoped_checked\n");
         fprintf(f,
                 "%zu,%zu,%zu,%zu,%zu,%zu,%zu,%.4f,%.4f,%.4f,%d,%.2f,%.2f,%.2f,%d,%.2f,%.2f,%.2f,%s,"
                 "%.4f,%d,"
-                "%ld,%ld,%ld,%zu,%s\n",
+                "%ld,%ld,%ld,%zu,%s,%.2f,%.2f,%.2f,%d,%s\n",
                 st.n_ns, st.n_svc, st.n_slices, st.n_pods, st.n_vs, st.n_dr, n_configs, full.median,
                 full.min, full.max, full.n, incr.median * 1e3, incr.min * 1e3, incr.max * 1e3,
                 incr.n, incr_tr.median * 1e3, snapshot.median * 1e3, parsing.median * 1e3,
                 impact == WEIR_IMPACT_ALL ? "all" : "namespace", imp.median, imp.n,
                 rss_loaded / 1024, rss_full / 1024, rss_peak / 1024, config_bytes,
-                checked ? "yes" : "no");
+                checked ? "yes" : "no", scoped.median * 1e3, scoped_tr.median * 1e3,
+                scoped_snap.median * 1e3, scoped_runs, scoped_checked ? "yes" : "no");
         fclose(f);
     }
     for (size_t i = 0; i < st.n_objs; i++)
@@ -460,6 +607,7 @@ int main(int argc, char **argv)
         json_decref(st.crs[i].obj);
     }
     free(st.objs);
+    free(st.obj_ns);
     free(st.crs);
-    return checked ? 0 : 1;
+    return checked && scoped_checked ? 0 : 1;
 }
