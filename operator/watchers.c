@@ -415,6 +415,7 @@ int weir_op_watchers_new(const struct weir_op_watchers_options *opts, struct wei
             .resource = watches[i].res,
             .watch_timeout = opts->watch_timeout,
             .name = watches[i].name,
+            .strip_managed_fields = true,
         };
         if (i == WEIR_OP_W_PODS)
             io.field_selector = POD_SELECTOR;

@@ -6,7 +6,8 @@
 # apply_latency.py (own namespace and all namespaces, p50/p99) and reads the
 # operator's peak RSS. The cluster is taken down at the end, whatever happens.
 #
-# Usage: bench/operator-scale/apply.sh [--namespaces N] [--changes N] [-- OPERATOR_FLAGS...]
+# Usage: bench/operator-scale/apply.sh [--namespaces N] [--changes N]
+#                                     [--visibility mesh|namespace] [-- OPERATOR_FLAGS...]
 #   --namespaces N   mesh namespaces of gen.py's shape (default 20). With
 #                    every service visible everywhere a namespace's config
 #                    grows by about 2.2 kB per service, so 10 services per
@@ -15,6 +16,11 @@
 #                    namespace's ConfigMap, which etcd keeps (its default
 #                    2 GiB quota was full after 91 changes at 30 namespaces).
 #   --changes N      VirtualService changes timed (default 100)
+#   --visibility V   gen.py's: "mesh" (the default, above) or "namespace"
+#                    (each namespace's objects exported to itself, except
+#                    the 10 shared namespaces': configs stay small, so the
+#                    issue's 1,000 namespaces fit; the changes go to the
+#                    private namespaces)
 #   after --, flags for weir-operator (--qps 200 --burst 400, ...)
 # Environment: WEIR_OPERATOR     the binary (default <repo>/build/operator/weir-operator)
 #              WEIR_CLUSTER_DIR  the cluster's state (default /tmp/weir-cluster-scale)
@@ -30,6 +36,7 @@ export WEIR_CLUSTER_DIR=${WEIR_CLUSTER_DIR:-/tmp/weir-cluster-scale}
 operator=${WEIR_OPERATOR:-$root/build/operator/weir-operator}
 namespaces=20
 changes=100
+visibility=mesh
 op_flags=()
 while (($#)); do
 	case $1 in
@@ -37,6 +44,12 @@ while (($#)); do
 		(($# >= 2)) || { echo "apply.sh: $1 needs a value" >&2; exit 2; }
 		[[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "apply.sh: $1 $2: not a count" >&2; exit 2; }
 		if [[ $1 == --namespaces ]]; then namespaces=$2; else changes=$2; fi
+		shift 2
+		;;
+	--visibility)
+		(($# >= 2)) || { echo "apply.sh: $1 needs a value" >&2; exit 2; }
+		[[ $2 == mesh || $2 == namespace ]] || { echo "apply.sh: --visibility mesh|namespace" >&2; exit 2; }
+		visibility=$2
 		shift 2
 		;;
 	--)
@@ -88,7 +101,8 @@ pki=$WEIR_CLUSTER_DIR/pki
 t=$(now)
 k apply -f "$root/crds/" >/dev/null
 k wait --for=condition=Established --timeout=120s -f "$root/crds/" >/dev/null
-python3 "$here/gen.py" --namespaces "$namespaces" --service-accounts -o "$work/state.yaml"
+python3 "$here/gen.py" --namespaces "$namespaces" --visibility "$visibility" --service-accounts \
+	-o "$work/state.yaml"
 k create namespace weir-system >/dev/null
 k create -f "$work/state.yaml" >"$work/create.log"
 objects=$(grep -c '^{' "$work/state.yaml")
@@ -114,16 +128,23 @@ done
 first_sync=$(since "$t")
 echo "weir-operator wrote all $namespaces ConfigMaps $first_sync s after it started"
 
+shared=
+[[ $visibility == namespace ]] && shared=10
 mkdir -p "$root/bench/results"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 csv=$root/bench/results/operator-apply-$stamp.csv
 python3 "$here/apply_latency.py" "$server" "$pki/ca.crt" "$pki/admin.crt" "$pki/admin.key" \
-	"$namespaces" "$changes" "$csv" | tee "$work/latency.out"
+	"$namespaces" "$changes" "$csv" ${shared:+"$shared"} | tee "$work/latency.out"
 hwm=$(awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$op_pid/status")
 rss=$(awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$op_pid/status")
 read -r -a s <"$work/latency.out"
 echo
-echo "| weir-operator, $namespaces namespaces, $((namespaces * 10)) Services, every one visible everywhere | value |"
+if [[ $visibility == mesh ]]; then
+	shape="every one visible everywhere"
+else
+	shape="exported to their own namespace but for 10 shared namespaces'"
+fi
+echo "| weir-operator, $namespaces namespaces, $((namespaces * 10)) Services, $shape | value |"
 echo "|---|---|"
 echo "| first sync: every ConfigMap written after start | $first_sync s |"
 echo "| VirtualService change to its namespace's ConfigMap, p50 / p99 / max ($changes changes) | ${s[1]} / ${s[3]} / ${s[5]} ms |"
@@ -131,7 +152,7 @@ echo "| the same to every namespace's ConfigMap, p50 / p99 / max | ${s[7]} / ${s
 echo "| operator RSS now / peak (VmHWM) | $rss / $hwm MiB |"
 echo "| operator flags | ${op_flags[*]:-(defaults)} |"
 {
-	echo "# namespaces=$namespaces changes=$changes first_sync_s=$first_sync rss_mib=$rss hwm_mib=$hwm flags=${op_flags[*]:-}"
+	echo "# namespaces=$namespaces visibility=$visibility changes=$changes first_sync_s=$first_sync rss_mib=$rss hwm_mib=$hwm flags=${op_flags[*]:-}"
 	echo "# ${s[*]}"
 } >>"$csv"
 echo

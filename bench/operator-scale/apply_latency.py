@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time from a VirtualService change to the ConfigMaps that carry it.
 
-  apply_latency.py SERVER CA CERT KEY NAMESPACES CHANGES OUT_CSV
+  apply_latency.py SERVER CA CERT KEY NAMESPACES CHANGES OUT_CSV [SHARED]
 
 N times (CHANGES): merge-patch the weights of one VirtualService written by
 gen.py (they rotate through the namespaces, so each change names another
@@ -14,6 +14,11 @@ new weights. Two samples per change:
        (what `kubectl apply` followed by a look at that namespace sees);
   all  until every namespace has it (the VirtualService is exported
        everywhere, so every config changes).
+
+With SHARED (a state from gen.py --visibility namespace --shared-namespaces
+SHARED), the changes go to VirtualServices of the other namespaces, which are
+exported to their own namespace only: a change is awaited in that namespace
+alone, and "all" is the same sample.
 
 Changes are sequential: the next one starts when the last namespace has the
 previous one, so a sample never includes the backlog of an earlier change.
@@ -95,11 +100,15 @@ def rank(sorted_samples, p):
 
 
 def main(argv):
-    if len(argv) != 8:
+    if len(argv) not in (8, 9):
         print(__doc__, file=sys.stderr)
         return 2
     server, ca, cert, key = argv[1:5]
     namespaces, changes, out_csv = int(argv[5]), int(argv[6]), argv[7]
+    shared = int(argv[8]) if len(argv) == 9 else None
+    if shared is not None and shared >= namespaces:
+        print("SHARED must be less than NAMESPACES", file=sys.stderr)
+        return 2
     api = Api(server, ca, cert, key)
     selector = "fieldSelector=metadata.name%3Dweir-proxy-config"
     listing = api.request("GET", "/api/v1/configmaps?" + selector)
@@ -112,8 +121,15 @@ def main(argv):
     rows = []
     failed = False
     for i in range(changes):
-        ns = "ns-%04d" % (i % namespaces)
-        name = NAMES[(i // namespaces) % 2]  # gen.py's VirtualServices: the first two names
+        if shared is None:
+            ns = "ns-%04d" % (i % namespaces)
+            name = NAMES[(i // namespaces) % 2]  # gen.py's VirtualServices: the first two names
+            expect = namespaces
+        else:
+            private = namespaces - shared
+            ns = "ns-%04d" % (shared + i % private)
+            name = NAMES[(i // private) % 2]
+            expect = 1
         host = "%s.%s.svc.cluster.local" % (name, ns)
         w1 = 5 + (i * 37) % 90
         want = {"outbound|8080|v1|" + host: w1, "outbound|8080|v2|" + host: 100 - w1}
@@ -130,7 +146,7 @@ def main(argv):
                     % (ns, name), patch, "application/merge-patch+json")
         reached = {}
         deadline = t0 + 60
-        while len(reached) < namespaces:
+        while len(reached) < expect:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -149,13 +165,13 @@ def main(argv):
                 continue
             cm_ns = ev["object"]["metadata"]["namespace"]
             data = ev["object"].get("data", {}).get("proxy-config.json")
-            if cm_ns in reached or not data:
+            if cm_ns in reached or not data or (shared is not None and cm_ns != ns):
                 continue
             if split_weights(json.loads(data), host, 8080) == want:
                 reached[cm_ns] = when
-        if len(reached) < namespaces or ns not in reached:
+        if len(reached) < expect or ns not in reached:
             print("change %d (%s/%s, %d/%d): %d of %d namespaces within 60 s"
-                  % (i + 1, ns, name, w1, 100 - w1, len(reached), namespaces), file=sys.stderr)
+                  % (i + 1, ns, name, w1, 100 - w1, len(reached), expect), file=sys.stderr)
             failed = True
             break
         rows.append(((reached[ns] - t0) * 1000, (max(reached.values()) - t0) * 1000))

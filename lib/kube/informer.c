@@ -161,6 +161,23 @@ static void maybe_resync(struct weir_kube_informer *inf)
     stat_add(inf, &inf->stats.resyncs);
 }
 
+#define LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
+
+/* The object as cached (options.strip_managed_fields). */
+static void trim(const struct weir_kube_informer *inf, json_t *obj)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    if (!inf->opts.strip_managed_fields || !json_is_object(md))
+        return;
+    json_object_del(md, "managedFields");
+    json_t *ann = json_object_get(md, "annotations");
+    if (json_is_object(ann) && json_object_get(ann, LAST_APPLIED)) {
+        json_object_del(ann, LAST_APPLIED);
+        if (!json_object_size(ann))
+            json_object_del(md, "annotations");
+    }
+}
+
 /* ---- applying a list ------------------------------------------------------------------- */
 
 enum note_kind { NOTE_ADD, NOTE_UPDATE, NOTE_DELETE };
@@ -262,6 +279,7 @@ static int replace(struct weir_kube_informer *inf, json_t *items, const char *rv
     {
         if (weir_kube_object_key(item, key, sizeof(key)) != 0)
             continue; /* nameless: nothing could ever address it */
+        trim(inf, item);
         json_t *prev = weir_kube_cache_get(&inf->cache, key);
         /* An unchanged object keeps its identity, so pointers that
          * consumers hold stay the current version. */
@@ -321,6 +339,8 @@ static int on_event(void *arg, const struct weir_kube_watch_event *ev)
         return 0;
     }
     char *rv_copy = ev->resource_version ? strdup(ev->resource_version) : NULL;
+    if (ev->type != WEIR_KUBE_WATCH_DELETED)
+        trim(inf, ev->object);
     pthread_rwlock_wrlock(&inf->lock);
     if (ev->type == WEIR_KUBE_WATCH_DELETED)
         old = weir_kube_cache_remove(&inf->cache, key);

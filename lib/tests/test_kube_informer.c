@@ -309,6 +309,69 @@ START_TEST(test_list_watch_resume_and_relist)
 }
 END_TEST
 
+static bool only_b_and_d(const char *key, void *arg)
+{
+    (void)arg;
+    return strcmp(key, "demo/b") == 0 || strcmp(key, "demo/d") == 0;
+}
+
+/* strip_managed_fields on listed and watched objects; a snapshot of some keys */
+START_TEST(test_strip_and_filtered_snapshot)
+{
+#define BIG(name, rv)                                                                       \
+    "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"namespace\":\"demo\","   \
+    "\"name\":\"" name "\",\"resourceVersion\":\"" rv "\",\"managedFields\":[{\"manager\":" \
+    "\"kubectl\",\"fieldsV1\":{\"f:data\":{}}}],\"annotations\":{\"kubectl.kubernetes.io/"  \
+    "last-applied-configuration\":\"{}\",\"keep\":\"me\"}},\"data\":{\"k\":\"v\"}}"
+    struct step steps[] = {
+        {LIST, "[" BIG("a", "10") "," BIG("b", "11") "," CM("c", "12") "]", "20", 0},
+        {WATCH, "{\"type\":\"ADDED\",\"object\":" BIG("d", "21") "}\n", NULL, 0},
+    };
+    struct fake f;
+    struct weir_kube_informer *inf;
+    struct weir_kube_error err;
+    struct weir_kube_informer_options o = fast;
+    struct weir_kube_list_watch lw = {fake_list, fake_watch, &f};
+    o.strip_managed_fields = true;
+
+    log_reset();
+    fake_init(&f, steps, sizeof(steps) / sizeof(steps[0]));
+    ck_assert_int_eq(weir_kube_informer_new_lw(&lw, &o, &handlers, &inf, &err), 0);
+    ck_assert_int_eq(weir_kube_informer_start(inf, &err), 0);
+    ck_assert(weir_kube_informer_wait_synced(inf, 5));
+    ck_assert(wait_parked(&f, 5));
+
+#define WANT(name, rv)                                                                    \
+    "{\"apiVersion\":\"v1\",\"data\":{\"k\":\"v\"},\"kind\":\"ConfigMap\",\"metadata\":{" \
+    "\"annotations\":{\"keep\":\"me\"},\"name\":\"" name "\",\"namespace\":\"demo\","     \
+    "\"resourceVersion\":\"" rv "\"}}"
+    const char *names[][3] = {{"a", WANT("a", "10")}, {"d", WANT("d", "21")}};
+#undef WANT
+    for (size_t i = 0; i < 2; i++) {
+        json_t *obj = weir_kube_informer_get(inf, "demo", names[i][0]);
+        char *text = json_dumps(obj, JSON_SORT_KEYS | JSON_COMPACT);
+        ck_assert_str_eq(text, names[i][1]);
+        free(text);
+        json_decref(obj);
+    }
+    /* an object without either is left as it is */
+    json_t *c = weir_kube_informer_get(inf, "demo", "c");
+    ck_assert_ptr_null(json_object_get(json_object_get(c, "metadata"), "annotations"));
+    json_decref(c);
+
+    struct weir_kube_snapshot snap;
+    ck_assert_int_eq(weir_kube_informer_snapshot_where(inf, only_b_and_d, NULL, &snap), 0);
+    ck_assert_uint_eq(snap.len, 2);
+    ck_assert_str_eq(weir_kube_obj_name(snap.items[0]), "b");
+    ck_assert_str_eq(weir_kube_obj_name(snap.items[1]), "d");
+    ck_assert_str_eq(snap.resource_version, "21");
+    weir_kube_snapshot_free(&snap);
+    weir_kube_informer_free(inf);
+    fake_destroy(&f);
+#undef BIG
+}
+END_TEST
+
 START_TEST(test_list_failure_retries_before_sync)
 {
     struct step steps[] = {
@@ -510,6 +573,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_list_watch_resume_and_relist);
     tcase_add_test(tc, test_list_failure_retries_before_sync);
+    tcase_add_test(tc, test_strip_and_filtered_snapshot);
     tcase_add_test(tc, test_instant_empty_watch_backs_off);
     tcase_add_test(tc, test_resync_redelivers_updates);
     tcase_add_test(tc, test_stop_interrupts_backoff);
