@@ -9,6 +9,10 @@
  * framing and fields. A request that two readings would see differently is how
  * smuggling starts.
  *
+ * A grpc-timeout field of an accepted request goes through the deadline reader
+ * (proxy/http/grpc.c); a deadline it accepts, written back as the proxy forwards a
+ * shortened one, must read back as at least the same deadline.
+ *
  * Links weir_proxy_core (see proxy/CMakeLists.txt).
  */
 #include <stdint.h>
@@ -16,6 +20,7 @@
 #include <string.h>
 
 #include "http/apply.h"
+#include "http/grpc.h"
 #include "http1/parse.h"
 
 struct sink {
@@ -77,6 +82,24 @@ static bool same_str(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+static void check_grpc_timeout(const struct wp_request_head *req)
+{
+    const struct wp_header *h = NULL;
+    while ((h = wp_headers_next(&req->headers, "grpc-timeout", 12, h))) {
+        char out[16];
+        int64_t ms = wp_grpc_timeout_parse(h->value, h->value_len), again;
+        size_t n;
+        if (ms < 0)
+            continue;
+        if (ms == 0 || ms > WP_GRPC_TIMEOUT_MAX_MS)
+            abort();
+        n = wp_grpc_timeout_format(ms, out, sizeof(out));
+        again = wp_grpc_timeout_parse(out, n);
+        if (again < ms || again >= ms + 1000)
+            abort();
+    }
+}
+
 /* Forwards the head as the proxy does and requires the same reading back. */
 static void round_trip(struct wp_request_head *req)
 {
@@ -85,6 +108,7 @@ static void round_trip(struct wp_request_head *req)
     struct sink out = {0};
     ssize_t n;
 
+    check_grpc_timeout(req);
     wp_strip_hop_by_hop(&req->headers, req->upgrade);
     wp_headers_remove(&req->headers, "expect", 6);
     req->keep_alive = true;

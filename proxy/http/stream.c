@@ -17,6 +17,7 @@
 #include "core/worker.h"
 #include "http/apply.h"
 #include "http/cors.h"
+#include "http/grpc.h"
 #include "http/mirror.h"
 #include "http1/client.h"
 #include "http2/client.h"
@@ -936,10 +937,44 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- route application ---- */
 
+/* The client's gRPC deadline in ms, read before the route's header operations
+ * (as Envoy's router does), or -1: no grpc-timeout, a malformed one or several,
+ * all ignored (and forwarded as they came). */
+static int64_t grpc_client_deadline(const struct wp_stream *s)
+{
+    const struct wp_header *h = wp_headers_get(&s->req.headers, "grpc-timeout", 12);
+    if (!s->grpc || !h || wp_headers_count(&s->req.headers, "grpc-timeout", 12) != 1)
+        return -1;
+    return wp_grpc_timeout_parse(h->value, h->value_len);
+}
+
+/* The deadline of the request: the route's timeout, or for gRPC the client's
+ * grpc-timeout capped by it (Istio sets Envoy's max_grpc_timeout to the route
+ * timeout; none leaves the header uncapped). When the route shortens the client's
+ * deadline, the upstream is told the shorter one (unless a header operation
+ * removed the field), so the server does not work on past the proxy's answer. */
+static int64_t request_deadline(struct wp_stream *s, int64_t route_ms, int64_t grpc_ms)
+{
+    char value[16];
+    size_t n;
+
+    if (grpc_ms < 0)
+        return route_ms;
+    if (route_ms > 0 && route_ms < grpc_ms) {
+        if (wp_headers_get(&s->req.headers, "grpc-timeout", 12)) {
+            n = wp_grpc_timeout_format(route_ms, value, sizeof(value));
+            wp_headers_set(&s->req.headers, "grpc-timeout", value, n);
+        }
+        return route_ms;
+    }
+    return grpc_ms;
+}
+
 static void forward(struct wp_stream *s)
 {
     const struct weir_pc_http_route *r = s->route;
     char xff[WP_ADDR_STRLEN];
+    int64_t grpc_ms = grpc_client_deadline(s), timeout;
 
     if (r) {
         int pick = wp_route_pick_destination(r->route, r->n_route,
@@ -985,8 +1020,9 @@ static void forward(struct wp_stream *s)
         s->sent_continue = true;
         s->down->send_continue(s->ctx);
     }
-    if (r && r->timeout_ms > 0)
-        wp_timer_arm_ms(s->deadline, r->timeout_ms);
+    timeout = request_deadline(s, r ? r->timeout_ms : 0, grpc_ms);
+    if (timeout > 0)
+        wp_timer_arm_ms(s->deadline, timeout);
     if (r && r->n_mirrors && !s->req.upgrade) {
         if (s->req_complete)
             wp_mirror_start(s->w, s->ws, r, &s->req, s->body);
