@@ -9,6 +9,10 @@
  * framing and fields. A request that two readings would see differently is how
  * smuggling starts.
  *
+ * The trailer fields of a chunked request, forwarded as the proxy does (fields
+ * that must not be trailers removed, written with the last chunk), read back as
+ * the same fields.
+ *
  * A grpc-timeout field of an accepted request goes through the deadline reader
  * (proxy/http/grpc.c); a deadline it accepts, written back as the proxy forwards a
  * shortened one, must read back as at least the same deadline.
@@ -143,6 +147,38 @@ static void round_trip(struct wp_request_head *req)
     free(out.buf);
 }
 
+/* Forwards a message's trailers as the proxy does and requires them read back. */
+static void trailers_round_trip(struct wp_headers *trailers)
+{
+    static const char head[] = "POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n";
+    struct wp_h1_parser p2;
+    struct owner o2 = {0};
+    struct sink out = {0};
+    ssize_t n;
+
+    wp_strip_trailer_fields(trailers);
+    if (sink_write(&out, head, sizeof(head) - 1) < 0 ||
+        wp_h1_write_last_chunk(trailers, sink_write, &out) < 0) {
+        free(out.buf);
+        return;
+    }
+    wp_request_head_init(&o2.head);
+    o2.p = &p2;
+    wp_h1_parser_init(&p2, WP_H1_REQUEST, &(struct wp_h1_limits){1 << 20, 1 << 10}, &cbs, &o2);
+    n = wp_h1_parser_feed(&p2, out.buf, out.len);
+    if (n < 0 || !p2.message_done || p2.trailers.len != trailers->len)
+        abort();
+    for (size_t i = 0; i < trailers->len; i++) {
+        const struct wp_header *a = &trailers->items[i], *b = &p2.trailers.items[i];
+        if (a->name_len != b->name_len || memcmp(a->name, b->name, a->name_len) != 0 ||
+            a->value_len != b->value_len || memcmp(a->value, b->value, a->value_len) != 0)
+            abort();
+    }
+    wp_h1_parser_free(&p2);
+    wp_request_head_free(&o2.head);
+    free(out.buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -179,6 +215,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             round_trip(&o.head);
         if (p.message_done) {
             messages++;
+            if (p.trailers.len)
+                trailers_round_trip(&p.trailers);
             if (wp_h1_parser_upgraded(&p))
                 break; /* the rest is another protocol */
             wp_h1_parser_next(&p);

@@ -100,7 +100,8 @@ struct wp_stream {
     uint64_t req_bytes;
     bool req_paused;
     bool sent_continue;
-    bool mirror_pending; /* mirrors go out once the request is complete */
+    bool mirror_pending;            /* mirrors go out once the request is complete */
+    struct wp_headers req_trailers; /* kept for retries like the body */
 
     /* upstream */
     struct wp_upstream *up;
@@ -153,10 +154,10 @@ void wp_rflags_format(unsigned flags, char *out, size_t cap)
     static const struct {
         unsigned bit;
         const char *name;
-    } names[] = {{WP_RF_UH, "UH"},    {WP_RF_UF, "UF"}, {WP_RF_UO, "UO"},   {WP_RF_NR, "NR"},
-                 {WP_RF_URX, "URX"},  {WP_RF_UT, "UT"}, {WP_RF_UC, "UC"},   {WP_RF_DC, "DC"},
-                 {WP_RF_DI, "DI"},    {WP_RF_FI, "FI"}, {WP_RF_UPE, "UPE"}, {WP_RF_SI, "SI"},
-                 {WP_RF_UAEX, "UAEX"}};
+    } names[] = {{WP_RF_UH, "UH"},     {WP_RF_UF, "UF"},  {WP_RF_UO, "UO"},   {WP_RF_NR, "NR"},
+                 {WP_RF_URX, "URX"},   {WP_RF_UT, "UT"},  {WP_RF_UC, "UC"},   {WP_RF_DC, "DC"},
+                 {WP_RF_DI, "DI"},     {WP_RF_FI, "FI"},  {WP_RF_UPE, "UPE"}, {WP_RF_SI, "SI"},
+                 {WP_RF_UAEX, "UAEX"}, {WP_RF_DPE, "DPE"}};
     size_t o = 0;
     out[0] = '\0';
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -571,6 +572,14 @@ static void update_request_pause(struct wp_stream *s)
     }
 }
 
+/* The end of the request towards the current upstream, trailers first. */
+static void send_request_end(struct wp_stream *s)
+{
+    if (s->req_trailers.len && s->up->ops->send_trailers)
+        s->up->ops->send_trailers(s->up, &s->req_trailers);
+    s->up->ops->send_end(s->up);
+}
+
 /* Sends held body bytes the current upstream has not seen, then the end if known. */
 static void flush_body(struct wp_stream *s)
 {
@@ -603,7 +612,7 @@ static void flush_body(struct wp_stream *s)
         s->body_base = s->up_sent;
     }
     if (s->req_complete && s->up)
-        s->up->ops->send_end(s->up);
+        send_request_end(s);
 }
 
 /* The key a consistent-hash cluster balances on; NULL when the request has none. */
@@ -1232,6 +1241,7 @@ struct wp_stream *wp_stream_new(struct wp_worker *w, const struct wp_downstream_
     clock_gettime(CLOCK_REALTIME, &ts);
     s->start_unix_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     wp_request_head_init(&s->req);
+    wp_headers_init(&s->req_trailers);
     s->body = evbuffer_new();
     s->deadline = evtimer_new(w->base, deadline_cb, s);
     s->timer = evtimer_new(w->base, timer_cb, s);
@@ -1331,10 +1341,26 @@ void wp_stream_request_end(struct wp_stream *s)
     if (s->state == WP_SS_DONE)
         return;
     if (s->up && s->up_ready && held_unsent(s) == 0)
-        s->up->ops->send_end(s->up);
+        send_request_end(s);
     else
         flush_body(s);
     update_request_pause(s);
+}
+
+void wp_stream_request_trailers(struct wp_stream *s, struct wp_headers *trailers)
+{
+    wp_headers_free(&s->req_trailers);
+    s->req_trailers = *trailers;
+    wp_headers_init(trailers);
+    wp_strip_trailer_fields(&s->req_trailers);
+}
+
+void wp_stream_request_error(struct wp_stream *s, int status, const char *details)
+{
+    if (s->state == WP_SS_DONE)
+        return;
+    WP_INC(&s->w->stats, WP_C_DOWNSTREAM_PROTOCOL_ERROR);
+    local_reply(s, status, WP_RF_DPE, details, "weir: malformed request\n");
 }
 
 void wp_stream_downstream_blocked(struct wp_stream *s, bool blocked)
@@ -1377,6 +1403,7 @@ void wp_stream_free(struct wp_stream *s)
     if (s->body)
         evbuffer_free(s->body);
     wp_request_head_free(&s->req);
+    wp_headers_free(&s->req_trailers);
     free(s->log_method);
     free(s->log_path);
     free(s->log_authority);
@@ -1489,7 +1516,9 @@ static void up_trailers(void *owner, struct wp_headers *trailers)
     struct wp_stream *s = owner;
     if (s->state != WP_SS_RESPONDING || !s->down->send_trailers)
         return;
-    s->down->send_trailers(s->ctx, trailers);
+    wp_strip_trailer_fields(trailers);
+    if (trailers->len)
+        s->down->send_trailers(s->ctx, trailers);
 }
 
 static void up_upgrade(void *owner, struct bufferevent *bev, struct evbuffer *leftover,

@@ -58,6 +58,7 @@ struct h2x {
     bool has_body;
     int32_t id;
     struct evbuffer *out;
+    struct wp_headers req_trailers; /* a trailing HEADERS frame after the body */
     bool out_eof;
     bool data_deferred;
     bool want_drained;
@@ -91,6 +92,7 @@ static void x_free(struct wp_deferred *d)
     wp_request_head_free(&x->req);
     wp_response_head_free(&x->resp);
     wp_headers_free(&x->trailers);
+    wp_headers_free(&x->req_trailers);
     if (x->out)
         evbuffer_free(x->out);
     free(x);
@@ -178,6 +180,26 @@ static void idle_check(struct h2c_conn *c)
 
 /* ---- request side ---- */
 
+static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen);
+
+/* The request trailers as a HEADERS frame that ends the stream; true when one was
+ * submitted (the DATA frame then must not end it). */
+static bool submit_trailers(nghttp2_session *ng, struct h2x *x)
+{
+    const struct wp_headers *t = &x->req_trailers;
+    nghttp2_nv *nva;
+    int rv;
+
+    if (!t->len || !(nva = calloc(t->len, sizeof(*nva))))
+        return false;
+    for (size_t i = 0; i < t->len; i++)
+        nva[i] = make_nv(t->items[i].name, t->items[i].name_len, t->items[i].value,
+                         t->items[i].value_len);
+    rv = nghttp2_submit_trailer(ng, x->id, nva, t->len);
+    free(nva);
+    return rv == 0;
+}
+
 static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
 {
@@ -190,6 +212,8 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     if (evbuffer_get_length(x->out) == 0 && x->out_eof) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (submit_trailers(ng, x))
+            *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     } else if (n == 0) {
         x->data_deferred = true;
         return NGHTTP2_ERR_DEFERRED;
@@ -699,9 +723,20 @@ static struct wp_endpoint_stats *op_endpoint_stats(const struct wp_upstream *u)
     return ((const struct h2x *)u)->conn->eps;
 }
 
+static void op_send_trailers(struct wp_upstream *u, const struct wp_headers *trailers)
+{
+    struct h2x *x = (struct h2x *)u;
+    /* without a body the head ended the stream already: nothing can follow */
+    if (x->done || x->out_eof || !x->has_body)
+        return;
+    wp_headers_free(&x->req_trailers);
+    if (wp_headers_copy(&x->req_trailers, trailers) < 0)
+        wp_headers_free(&x->req_trailers);
+}
+
 static const struct wp_upstream_ops ops = {
     op_send_data, op_send_end, op_write_buffered, op_pause_response,
-    op_abort,     op_reused,   op_endpoint_stats,
+    op_abort,     op_reused,   op_endpoint_stats, op_send_trailers,
 };
 
 struct wp_upstream *wp_h2_client_start(struct wp_worker *w, const struct wp_up_sink *sink,
@@ -723,6 +758,7 @@ struct wp_upstream *wp_h2_client_start(struct wp_worker *w, const struct wp_up_s
     wp_response_head_init(&x->resp);
     x->resp.content_length = -1;
     wp_headers_init(&x->trailers);
+    wp_headers_init(&x->req_trailers);
     x->has_body = !(req->content_length == 0 || (req->content_length < 0 && !req->chunked));
     x->out_eof = !x->has_body; /* END_STREAM goes with the head */
     x->out = evbuffer_new();
