@@ -678,9 +678,11 @@ static const char *hash_key(struct wp_stream *s, char *buf, size_t cap, size_t *
 static void per_try_timeout(struct wp_stream *s);
 static const struct wp_up_sink stream_sink;
 
-/* HTTP/2 upstream: a cluster declared http2 or grpc; inbound, the application's
- * port declared so; and, as Istio's passthrough and inbound clusters do, whatever
- * the client spoke when nothing is declared. */
+/* HTTP/2 upstream: a cluster declared http2 or grpc, or http with
+ * h2UpgradePolicy upgrade (HTTP/1.1 requests then go out multiplexed, prior
+ * knowledge, as Envoy's upgrade does; an Upgrade/WebSocket request never does);
+ * inbound, the application's port declared so; and, as Istio's passthrough and
+ * inbound clusters do, whatever the client spoke when nothing is declared. */
 static bool upstream_is_h2(const struct wp_stream *s)
 {
     enum weir_pc_protocol p = WEIR_PC_PROTO_HTTP;
@@ -695,7 +697,7 @@ static bool upstream_is_h2(const struct wp_stream *s)
     } else if (s->passthrough) {
         return s->downstream_h2;
     } else if (s->cluster) {
-        p = s->cluster->protocol;
+        return wp_cluster_speaks_h2(s->cluster);
     }
     return p == WEIR_PC_PROTO_HTTP2 || p == WEIR_PC_PROTO_GRPC;
 }
