@@ -41,6 +41,10 @@ struct h2c_conn {
     struct event *timer; /* idle */
     int64_t idle_ms;
     uint64_t started;
+    /* maxRequestsPerConnection: exchanges given to this connection so far, counted
+     * when they are attached, so that a full connection takes no more and needs no
+     * re-homing; it closes once its last stream is done. 0: unlimited. */
+    uint64_t assigned, max_requests;
     int32_t goaway_last_id; /* streams above it were not processed */
     char peer[WP_ADDR_STRLEN];
     struct wp_endpoint_stats *eps;
@@ -164,12 +168,17 @@ static void schedule_flush(struct h2c_conn *c)
         event_active(c->flush_ev, EV_TIMEOUT, 1);
 }
 
+static bool conn_full(const struct h2c_conn *c)
+{
+    return c->max_requests && c->assigned >= c->max_requests;
+}
+
 static void idle_check(struct h2c_conn *c)
 {
     if (c->state == H2C_CLOSED)
         return;
     if (wp_list_empty(&c->streams) && wp_list_empty(&c->pending)) {
-        if (c->state == H2C_GOAWAY)
+        if (c->state == H2C_GOAWAY || conn_full(c))
             event_active(c->timer, EV_TIMEOUT, 1);
         else if (c->idle_ms > 0)
             wp_timer_arm_ms(c->timer, c->idle_ms);
@@ -619,7 +628,8 @@ static struct h2c_conn *conn_for(struct wp_worker *w, const struct wp_up_target 
         return NULL;
     for (struct wp_list *it = w->h2conns.next; it != &w->h2conns; it = it->next) {
         c = wp_container_of(it, struct h2c_conn, link);
-        if ((c->state == H2C_CONNECTING || c->state == H2C_READY) && strcmp(c->key, key) == 0)
+        if ((c->state == H2C_CONNECTING || c->state == H2C_READY) && !conn_full(c) &&
+            strcmp(c->key, key) == 0)
             return c;
     }
     if (!(c = calloc(1, sizeof(*c))))
@@ -629,6 +639,7 @@ static struct h2c_conn *conn_for(struct wp_worker *w, const struct wp_up_target 
     wp_list_init(&c->pending);
     wp_list_init(&c->streams);
     c->goaway_last_id = INT32_MAX;
+    c->max_requests = t->max_requests;
     c->idle_ms = t->idle_timeout_ms > 0 ? t->idle_timeout_ms : WP_H2C_DEFAULT_IDLE;
     c->flush_ev = event_new(w->base, -1, 0, flush_cb, c);
     c->timer = evtimer_new(w->base, timer_cb, c);
@@ -773,6 +784,7 @@ struct wp_upstream *wp_h2_client_start(struct wp_worker *w, const struct wp_up_s
     x->conn = conn_for(w, t);
     if (!x->conn)
         goto fail;
+    x->conn->assigned++;
     wp_list_insert_tail(&x->conn->pending, &x->link);
     event_del(x->conn->timer);
     schedule_flush(x->conn);

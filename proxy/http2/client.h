@@ -12,6 +12,10 @@
  * Connection states: CONNECTING (exchanges wait) -> READY -> GOAWAY (the peer
  * said so: no new streams, a new connection takes them) -> CLOSED.
  *
+ * connectionPool.http.maxRequestsPerConnection bounds the exchanges one connection
+ * carries: a connection that has been given that many takes no more (the next
+ * exchange opens a new one) and closes after its last stream.
+ *
  * An exchange that the peer did not process (REFUSED_STREAM, a stream above a
  * GOAWAY's last stream id, or one never sent before its connection went away)
  * fails as WP_UPE_RESET on a "reused" connection, which the stream retries once
