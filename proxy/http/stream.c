@@ -119,6 +119,7 @@ struct wp_stream {
     /* circuit breakers (upstream/limits.h): the slots this stream holds */
     struct wp_limit_waiter waiter;
     bool held_request, held_connection, held_retry;
+    bool held_pending; /* an HTTP/2 exchange waiting for its connection */
 
     struct event *deadline;
     struct event *timer;
@@ -281,6 +282,15 @@ static void limits_connection_end(struct wp_stream *s)
     }
 }
 
+static void limits_pending_end(struct wp_stream *s)
+{
+    struct wp_cluster_state *cs = cstate(s);
+    if (cs && s->held_pending) {
+        s->held_pending = false;
+        wp_limits_pending_end(&cs->limits);
+    }
+}
+
 /* Everything the stream still holds, once it is done. */
 static void limits_release(struct wp_stream *s)
 {
@@ -289,6 +299,7 @@ static void limits_release(struct wp_stream *s)
         return;
     wp_limits_cancel(&cs->limits, &s->waiter);
     limits_connection_end(s);
+    limits_pending_end(s);
     if (s->held_request) {
         s->held_request = false;
         wp_limits_request_end(&cs->limits);
@@ -318,6 +329,7 @@ static void outlier_report(struct wp_stream *s, int status)
 static void lb_end(struct wp_stream *s)
 {
     limits_connection_end(s);
+    limits_pending_end(s);
     if (s->lb && s->endpoint >= 0 && s->counted_active) {
         wp_lb_request_end(s->lb, s->endpoint);
         s->counted_active = false;
@@ -751,6 +763,23 @@ static bool limits_admit(struct wp_stream *s)
     return false;
 }
 
+/* An HTTP/2 exchange whose connection is not ready yet counts as pending
+ * (http1MaxPendingRequests); one exchange on a ready connection never waits. true:
+ * go on; false: answered 503 UO. */
+static bool limits_h2_pending(struct wp_stream *s)
+{
+    struct wp_cluster_state *cs = cstate(s);
+    if (!cs || s->held_pending || !upstream_is_h2(s) || !wp_h2_client_waiting(s->up))
+        return true;
+    if (wp_limits_pending_begin(&cs->limits)) {
+        s->held_pending = true;
+        return true;
+    }
+    drop_upstream(s);
+    overflow(s, cs, "upstream_pending_overflow");
+    return false;
+}
+
 static void start_attempt(struct wp_stream *s)
 {
     struct wp_up_target t;
@@ -860,6 +889,8 @@ static void start_attempt(struct wp_stream *s)
         local_reply(s, 503, WP_RF_UF, "upstream_connect_failure", "weir: upstream connect error\n");
         return;
     }
+    if (!limits_h2_pending(s))
+        return;
     s->eps = s->up->ops->endpoint_stats(s->up);
     if (s->eps)
         wp_stat_add(&s->eps->rq_total, 1);
@@ -1425,6 +1456,7 @@ static void up_ready(void *owner)
     if (s->state != WP_SS_CONNECTING)
         return;
     set_state(s, WP_SS_WAITING);
+    limits_pending_end(s);
     s->up_ready = true;
     s->up_start_us = wp_now_us();
     if (s->up->ops->reused(s->up))

@@ -799,6 +799,12 @@ fail:
     return NULL;
 }
 
+bool wp_h2_client_waiting(const struct wp_upstream *u)
+{
+    const struct h2x *x = (const struct h2x *)u;
+    return !x->done && x->conn && x->conn->state == H2C_CONNECTING;
+}
+
 void wp_h2_client_shutdown(struct wp_worker *w)
 {
     while (!wp_list_empty(&w->h2conns))

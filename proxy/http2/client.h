@@ -34,6 +34,8 @@ struct wp_upstream *wp_h2_client_start(struct wp_worker *w, const struct wp_up_s
                                        void *owner, const struct wp_up_target *t,
                                        const struct wp_request_head *req, size_t max_header_bytes,
                                        size_t max_headers);
+/* Whether the exchange waits for its connection (connecting, TLS handshake). */
+bool wp_h2_client_waiting(const struct wp_upstream *u);
 /* Worker shutdown: closes every HTTP/2 upstream connection of the worker. */
 void wp_h2_client_shutdown(struct wp_worker *w);
 

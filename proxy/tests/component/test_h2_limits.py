@@ -1,8 +1,11 @@
 """connectionPool limits with HTTP/2 upstreams: http2MaxRequests bounds the calls
 in flight to a grpc cluster (exactly the overflow answered UNAVAILABLE, 503 UO in
-the log and weir_upstream_overflow_total), and maxRequestsPerConnection makes the
-multiplexed connection to an http2 cluster close after N streams (connections
-counted at the proxy for sequential and concurrent requests, none failing)."""
+the log and weir_upstream_overflow_total), http1MaxPendingRequests bounds the
+exchanges waiting for an HTTP/2 connection (a TLS upstream that never finishes its
+handshake holds them: exactly the overflow is 503 UO at once, the rest UF at the
+connect timeout), and maxRequestsPerConnection makes the multiplexed connection to
+an http2 cluster close after N streams (connections counted at the proxy for
+sequential and concurrent requests, none failing)."""
 
 import sys
 
@@ -12,7 +15,9 @@ import atexit
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
 import time
 from concurrent import futures
 
@@ -66,8 +71,27 @@ def body(t, ctx):
                                 str(nport)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     atexit.register(nghttpd.kill)  # also when the body raises
 
-    E, N = fqdn("echo"), fqdn("n")
+    # accepts and never answers: a TLS handshake towards it never completes
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    held = []
+
+    def hold():
+        while True:
+            try:
+                held.append(silent.accept()[0])
+            except OSError:
+                return
+    threading.Thread(target=hold, daemon=True).start()
+
+    E, N, S = fqdn("echo"), fqdn("n"), fqdn("silent")
     cfg = Config()
+    cs = cfg.cluster(S, L, [("127.0.0.1", silent.getsockname()[1])], protocol="http2",
+                     policy={"tls": {"mode": "simple", "insecureSkipVerify": True},
+                             "connectionPool": {"tcp": {"connectTimeoutMs": 1500},
+                                                "http": {"http1MaxPendingRequests": 3}}})
+    cfg.service(S, L, protocol="http2", aliases=["silent"])
     ce = cfg.cluster(E, L, [("127.0.0.1", gport)], protocol="grpc",
                      policy={"connectionPool": {"http": {"http2MaxRequests": 5}}})
     cn = cfg.cluster(N, L, [("127.0.0.1", nport)], protocol="http2",
@@ -114,6 +138,28 @@ def body(t, ctx):
          results)
     ch.close()
 
+    # ---- http1MaxPendingRequests: exchanges waiting for an HTTP/2 connection ----
+    t0 = time.time()
+    r = subprocess.run(["h2load", "-c1", "-m10", "-n10", "-H", ":authority: silent",
+                        base + "/p"], capture_output=True, text=True, timeout=60)
+    dt = time.time() - t0
+    time.sleep(0.3)
+    lines = [e for e in p.access_lines() if e.get("upstream_cluster") == cs]
+    uo = [e for e in lines if e.get("response_flags") == "UO"]
+    uf = [e for e in lines if e.get("response_flags") == "UF"]
+    t.ok("status codes: 0 2xx, 0 3xx, 0 4xx, 10 5xx" in r.stdout and len(uo) == 7 and
+         len(uf) == 3 and all(e.get("response_code") == 503 for e in lines),
+         "http1MaxPendingRequests 3, 10 streams while the HTTP/2 connection is still in its "
+         "TLS handshake: 7 answered 503 UO, 3 wait and get 503 UF",
+         (r.stdout[-800:], [(e.get("response_flags"), e.get("duration")) for e in lines]))
+    t.ok(all(e.get("response_code_details") == "upstream_pending_overflow" and
+             e.get("duration", 9999) < 500 for e in uo) and
+         all(e.get("duration", 0) >= 1400 for e in uf) and dt < 5,
+         "the overflow is answered at once, the waiting ones at the connect timeout",
+         [(e.get("response_flags"), e.get("duration")) for e in lines])
+    n = p.metric("weir_upstream_overflow_total", {"cluster": cs})
+    t.ok(n == 7, "weir_upstream_overflow_total counts the 7 (%s)" % n, n)
+
     # ---- maxRequestsPerConnection on a multiplexed upstream connection ----
     bodies = [curl(base + "/index.html", "--http2-prior-knowledge", "-H", "Host: n")
               for _ in range(10)]
@@ -136,6 +182,9 @@ def body(t, ctx):
     t.ok(active <= 1, "the full connections are closed once their streams are done "
          "(%d left open)" % active, p.admin("/clusters")[1])
 
+    silent.close()
+    for s in held:
+        s.close()
     server.stop(0)
     nghttpd.terminate()
     nghttpd.wait(5)
