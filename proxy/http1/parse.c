@@ -251,6 +251,34 @@ static int set_target(struct wp_h1_parser *p)
     return fail(p, 400, "malformed request target");
 }
 
+/* Counts the protocols the Upgrade fields offer: h2c ones and the others. */
+static void count_upgrades(const struct wp_headers *h, size_t *h2c, size_t *other)
+{
+    const struct wp_header *f = NULL;
+    *h2c = *other = 0;
+    while ((f = wp_headers_next(h, "upgrade", 7, f))) {
+        size_t i = 0;
+        while (i < f->value_len) {
+            size_t start, end;
+            while (i < f->value_len &&
+                   (f->value[i] == ' ' || f->value[i] == '\t' || f->value[i] == ','))
+                i++;
+            start = i;
+            while (i < f->value_len && f->value[i] != ',')
+                i++;
+            end = i;
+            while (end > start && (f->value[end - 1] == ' ' || f->value[end - 1] == '\t'))
+                end--;
+            if (end == start)
+                continue;
+            if (end - start == 3 && strncasecmp(f->value + start, "h2c", 3) == 0)
+                (*h2c)++;
+            else
+                (*other)++;
+        }
+    }
+}
+
 static int check_request_head(struct wp_h1_parser *p)
 {
     struct wp_request_head *r = &p->req;
@@ -302,6 +330,21 @@ static int check_request_head(struct wp_h1_parser *p)
         while ((c = wp_headers_next(&r->headers, "connection", 10, c))) {
             if (wp_token_list_contains(c->value, c->value_len, "upgrade"))
                 r->upgrade = true;
+        }
+        if (r->upgrade) {
+            /* RFC 9113 dropped the h2c upgrade and the proxy does not take it (as
+             * Envoy): passed on, the upstream could switch the connection to HTTP/2
+             * out of the proxy's sight, every later request unrouted (h2c
+             * smuggling). An offer of h2c alone is served as HTTP/1.1, Upgrade and
+             * HTTP2-Settings going as hop-by-hop fields; h2c among others is refused. */
+            size_t h2c, other;
+            count_upgrades(&r->headers, &h2c, &other);
+            if (h2c && other)
+                return fail(p, 400, "h2c offered with other upgrades");
+            if (h2c) {
+                r->upgrade = false;
+                p->hp.upgrade = 0; /* http-parser reads it after on_headers_complete */
+            }
         }
         if (r->upgrade && (r->chunked || r->content_length > 0))
             return fail(p, 400, "an upgrade request carries a body");

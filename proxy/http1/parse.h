@@ -10,7 +10,10 @@
  *   - obs-fold (a header line starting with a space or tab), a bare LF or a bare CR
  *     in the header block, control characters in a header value;
  *   - two Host headers, none in HTTP/1.1, a request target that is neither
- *     origin-form, absolute-form nor "*" for OPTIONS, a version other than 1.x.
+ *     origin-form, absolute-form nor "*" for OPTIONS, a version other than 1.x;
+ *   - an Upgrade offering h2c among other protocols. h2c alone is not an upgrade:
+ *     the request is read as plain HTTP/1.1 (its Upgrade is hop-by-hop), so that
+ *     no upstream can switch the connection to HTTP/2 past the proxy.
  *
  * The header block is scanned once for line structure before http-parser sees it,
  * which is also where its size is bounded (431 / 502 past limits.maxHeaderBytes).

@@ -332,6 +332,41 @@ START_TEST(upgrade_request)
 }
 END_TEST
 
+/* An h2c upgrade is not taken: a plain HTTP/1.1 request, the connection reads on. */
+START_TEST(h2c_upgrade_not_taken)
+{
+    const char *s = "POST /a HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                    "Upgrade: H2C\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+                    "Content-Length: 3\r\n\r\nabc"
+                    "GET /b HTTP/1.1\r\nHost: a\r\n\r\n";
+    size_t first = strlen(s) - strlen("GET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+    for (int split = 0; split < 2; split++) {
+        start(WP_H1_REQUEST, 8192, 100);
+        ck_assert_int_eq((int)feed(s, split), (int)first); /* paused after the first */
+        ck_assert(!cap.req.upgrade);
+        ck_assert(!wp_h1_parser_upgraded(&parser));
+        ck_assert_int_eq((int)cap.body_len, 3);
+        wp_h1_parser_next(&parser);
+        ck_assert(feed(s + first, split) > 0);
+        ck_assert_str_eq(cap.req.path, "/b");
+        ck_assert_int_eq(cap.heads, 2);
+        finish();
+    }
+    /* h2c among other protocols: refused */
+    start(WP_H1_REQUEST, 8192, 100);
+    ck_assert(feed("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+                   "Upgrade: h2c\r\n\r\n",
+                   false) < 0);
+    ck_assert_int_eq(parser.error_status, 400);
+    finish();
+    /* h2c named without Connection: upgrade is no upgrade request at all */
+    start(WP_H1_REQUEST, 8192, 100);
+    ck_assert(feed("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c, websocket\r\n\r\n", false) > 0);
+    ck_assert(!cap.req.upgrade);
+    finish();
+}
+END_TEST
+
 START_TEST(responses)
 {
     start(WP_H1_RESPONSE, 8192, 100);
@@ -436,6 +471,7 @@ int main(void)
     tcase_add_test(tc, absolute_form);
     tcase_add_test(tc, pipelining_pauses);
     tcase_add_test(tc, upgrade_request);
+    tcase_add_test(tc, h2c_upgrade_not_taken);
     tcase_add_test(tc, responses);
     tcase_add_test(tc, write_heads);
     suite_add_tcase(s, tc);

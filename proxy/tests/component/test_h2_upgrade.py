@@ -2,7 +2,8 @@
 "upgrade" takes HTTP/1.1 clients' requests to its endpoints over HTTP/2 (prior
 knowledge, multiplexed on one connection, reaching an HTTP/2-only nghttpd), bodies
 and trailers included; Upgrade/WebSocket requests stay on HTTP/1.1; "do_not_upgrade"
-and the default keep HTTP/1.1."""
+and the default keep HTTP/1.1. Also the client side: an HTTP/1.1 "Upgrade: h2c" is
+not taken nor passed on (h2c smuggling), the request is served over HTTP/1.1."""
 
 import sys
 
@@ -122,6 +123,22 @@ def body(t, ctx):
         j = json.loads(b) if st == 200 else {}
         t.ok(st == 200 and j.get("version") == "HTTP/1.1",
              "%s: HTTP/1.1 upstream" % what, (st, b))
+
+    # a client's h2c upgrade: served as HTTP/1.1, nothing of it reaches the upstream
+    r = subprocess.run(["curl", "-v", "-s", "-S", "-i", "--http2", "--noproxy", "*", "-H",
+                        "Host: plain", base + "/h2c-1", "-H", "Host: plain", base + "/h2c-2"],
+                       capture_output=True, timeout=20)
+    out = r.stdout.decode("latin-1")
+    seen = [e for e in ua.log if e["path"] in ("/h2c-1", "/h2c-2")]
+    names = {k for e in seen for k, _ in e["headers"]}
+    t.ok(out.count("HTTP/1.1 200") == 2 and "101" not in out.split("\r\n", 1)[0] and
+         b"Re-using existing connection" in r.stderr and
+         len(seen) == 2 and not names & {"upgrade", "http2-settings", "connection"},
+         "Upgrade: h2c from a client is not taken: two HTTP/1.1 answers on the connection, "
+         "no upgrade fields upstream", (out[-1500:], names))
+    st, h, b = curl(base + "/h2c-3", "--http1.1", "-H", "Host: plain", "-H",
+                    "Connection: upgrade", "-H", "Upgrade: h2c, websocket")
+    t.ok(st == 400, "h2c offered among other upgrades: 400", (st, b))
 
     lines = [e for e in p.access_lines() if e.get("upstream_cluster") == cu]
     t.ok(len(lines) >= 404 and all(e.get("response_code") == 200 for e in lines) and
