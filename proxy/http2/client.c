@@ -68,6 +68,9 @@ struct h2x {
     bool want_drained;
     struct wp_response_head resp;
     struct wp_headers trailers;
+    /* the response's head and trailers together, against limits.maxHeaderBytes
+     * and limits.maxHeaders as the HTTP/1.1 parser counts them */
+    size_t header_bytes, n_headers, max_header_bytes, max_headers;
     bool got_head;
     bool reused;
     bool paused;
@@ -372,6 +375,15 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     int rc = 0;
     if (!x || x->done || frame->hd.type != NGHTTP2_HEADERS)
         return 0;
+    x->header_bytes += namelen + valuelen + 32; /* RFC 9113's accounting */
+    if (++x->n_headers > x->max_headers || x->header_bytes > x->max_header_bytes) {
+        /* a malformed response before its head (502 UPE), cut short after it; the
+         * stream is reset by the failure returned */
+        weir_log(WEIR_LOG_DEBUG, "h2 upstream header block over the limits", "peer", x->conn->peer,
+                 NULL);
+        x_fail(x, x->got_head ? WP_UPE_RESET_BODY : WP_UPE_PROTOCOL, false);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     if (x->got_head) {
         if (namelen && n[0] != ':')
             rc = wp_headers_add(&x->trailers, n, namelen, (const char *)value, valuelen);
@@ -404,9 +416,10 @@ static void x_head(struct h2x *x, bool end)
 {
     struct wp_response_head resp;
     if (x->resp.status < 200) {
-        /* 100 Continue and 103: the real head follows */
+        /* 100 Continue and 103: the real head follows, with a budget of its own */
         wp_response_head_free(&x->resp);
         x->resp.content_length = -1;
+        x->header_bytes = x->n_headers = 0;
         return;
     }
     x->got_head = true;
@@ -756,10 +769,10 @@ struct wp_upstream *wp_h2_client_start(struct wp_worker *w, const struct wp_up_s
                                        size_t max_headers)
 {
     struct h2x *x = calloc(1, sizeof(*x));
-    (void)max_header_bytes;
-    (void)max_headers;
     if (!x)
         return NULL;
+    x->max_header_bytes = max_header_bytes;
+    x->max_headers = max_headers;
     x->base.ops = &ops;
     x->w = w;
     x->sink = sink;

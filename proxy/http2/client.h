@@ -12,6 +12,10 @@
  * Connection states: CONNECTING (exchanges wait) -> READY -> GOAWAY (the peer
  * said so: no new streams, a new connection takes them) -> CLOSED.
  *
+ * A response's head and trailers together are bounded by limits.maxHeaderBytes
+ * (RFC 9113's accounting) and limits.maxHeaders: past them before the head the
+ * exchange fails as malformed (502 UPE), after it as a reset mid-body.
+ *
  * connectionPool.http.maxRequestsPerConnection bounds the exchanges one connection
  * carries: a connection that has been given that many takes no more (the next
  * exchange opens a new one) and closes after its last stream.

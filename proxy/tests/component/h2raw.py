@@ -111,7 +111,8 @@ class Server:
     request ever is refused (RST_STREAM REFUSED_STREAM); "goaway": the first
     connection answers its first request with GOAWAY (last stream 0) and closes;
     "trailers": every answer ends with the trailer "x-raw-trailer: rt" and has no
-    content-length. Everything else gets 200 "raw-ok"."""
+    content-length; "bigtrailers": with 60 trailer fields; "bighead": a head of 60
+    fields. Everything else gets 200 "raw-ok"."""
 
     def __init__(self, mode):
         import threading
@@ -169,6 +170,16 @@ class Server:
                     while c.read_frame() is not None:
                         pass  # read to the peer's close, so ours is no reset
                     return
+                many = encode_headers([("x-f%d" % i, "v") for i in range(60)])
+                if self.mode == "bighead":
+                    s.sendall(frame(HEADERS, END_HEADERS, sid, b"\x88" + many) +
+                              frame(DATA, END_STREAM, sid, b"raw-ok"))
+                    continue
+                if self.mode == "bigtrailers":
+                    s.sendall(frame(HEADERS, END_HEADERS, sid, b"\x88") +
+                              frame(DATA, 0, sid, b"raw-ok") +
+                              frame(HEADERS, END_HEADERS | END_STREAM, sid, many))
+                    continue
                 if self.mode == "trailers":
                     s.sendall(frame(HEADERS, END_HEADERS, sid, b"\x88") +
                               frame(DATA, 0, sid, b"raw-ok") +

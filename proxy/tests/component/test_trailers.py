@@ -58,7 +58,11 @@ def h1_exchange(addr, host, path, body=None, headers=(), timeout=10):
     data, trailers = b"", []
     if fields.get("transfer-encoding") == "chunked":
         while True:
-            size = int(f.readline().split(b";")[0], 16)
+            line = f.readline()
+            if not line:
+                trailers = None  # cut short: no last chunk
+                break
+            size = int(line.split(b";")[0], 16)
             if size == 0:
                 while True:
                     line = f.readline()
@@ -108,6 +112,12 @@ def body(t, ctx):
     RT = fqdn("rt")
     cfg.cluster(RT, L, [("127.0.0.1", raw_srv.port)], protocol="http2")
     cfg.service(RT, L, protocol="http2", aliases=["rt"])
+    big_tr, big_hd = h2raw.Server("bigtrailers"), h2raw.Server("bighead")
+    BT, BH = fqdn("bigtr"), fqdn("bighd")
+    cfg.cluster(BT, L, [("127.0.0.1", big_tr.port)], protocol="http2")
+    cfg.service(BT, L, protocol="http2", aliases=["bigtr"])
+    cfg.cluster(BH, L, [("127.0.0.1", big_hd.port)], protocol="http2")
+    cfg.service(BH, L, protocol="http2", aliases=["bighd"])
     path = os.path.join(ctx["dir"], "config.json")
     cfg.write(path)
     p = Proxy(ctx["binary"], ctx["dir"], path, outbound=["127.0.0.1:%d" % L], workers=1)
@@ -228,6 +238,20 @@ def body(t, ctx):
          "HTTP/2 trailers past the header list budget: 431 on the stream", r.stdout[-2000:])
     st, h, b, _ = h1_exchange(addr, "a", "/after")
     t.ok(st == 200, "the next request is served normally", st)
+
+    # HTTP/2 upstream responses share the budget too
+    st, h, b, _ = h1_exchange(addr, "bighd", "/h")
+    t.ok(st == 502 and h.get("x-weir-response-flags") == "UPE",
+         "an HTTP/2 upstream head past limits.maxHeaders: 502 UPE", (st, h, b))
+    st, h, b, tr = h1_exchange(addr, "bigtr", "/t")
+    # (the head and body may still sit in the proxy's output when the reset closes it)
+    t.ok((st == 200 and tr is None) or st == 0,
+         "HTTP/2 upstream trailers past the limits: the client's response is cut short",
+         (st, h, b, tr))
+    lines = [e for e in p.access_lines() if e.get("path") == "/t"]
+    t.ok(lines and lines[-1].get("response_code") == 200 and
+         "UC" in lines[-1].get("response_flags", ""),
+         "... logged 200 UC, as an upstream reset after the head", lines)
 
     time.sleep(0.3)
     lines = p.access_lines()
