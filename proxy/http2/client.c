@@ -45,6 +45,12 @@ struct h2c_conn {
      * when they are attached, so that a full connection takes no more and needs no
      * re-homing; it closes once its last stream is done. 0: unlimited. */
     uint64_t assigned, max_requests;
+    size_t live; /* exchanges attached and not yet released (pending or open) */
+    /* The peer's SETTINGS_MAX_CONCURRENT_STREAMS once its SETTINGS came; until then
+     * the limit a sibling connection to the same endpoint had (unbounded for the
+     * first), so that a new connection is not handed more than the peer takes. */
+    bool peer_settings;
+    uint32_t assumed_limit;
     int32_t goaway_last_id; /* streams above it were not processed */
     char peer[WP_ADDR_STRLEN];
     struct wp_endpoint_stats *eps;
@@ -112,6 +118,8 @@ static void x_queue_free(struct h2x *x)
     x->queued_free = true;
     if (wp_list_linked(&x->link))
         wp_list_remove(&x->link);
+    if (x->conn && x->conn->live)
+        x->conn->live--;
     wp_worker_defer_free(x->w, &x->dfree, x_free);
 }
 
@@ -443,6 +451,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
     struct h2x *x;
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
 
+    if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        c->peer_settings = true;
+        return 0;
+    }
     if (frame->hd.type == NGHTTP2_GOAWAY) {
         if (c->state == H2C_READY || c->state == H2C_CONNECTING)
             set_state(c, H2C_GOAWAY);
@@ -631,20 +643,50 @@ static int make_key(const struct wp_up_target *t, char *key, size_t cap)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+/* Whether the peer lets the connection open one more stream now. */
+static uint32_t conn_limit(const struct h2c_conn *c)
+{
+    uint32_t n;
+    if (!c->ng || !c->peer_settings)
+        return c->assumed_limit;
+    n = nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    return n ? n : 1; /* a peer that allows none would get a connection per request */
+}
+
+static bool conn_has_room(const struct h2c_conn *c)
+{
+    return c->live < conn_limit(c);
+}
+
+/* The connection for a new exchange: one with room under the peer's
+ * SETTINGS_MAX_CONCURRENT_STREAMS; when every one is at its limit, a new one,
+ * up to the cluster's tcp.maxConnections per endpoint, past which the exchange
+ * queues on the least busy (nghttp2 holds it until a stream closes). */
 static struct h2c_conn *conn_for(struct wp_worker *w, const struct wp_up_target *t)
 {
     char key[WP_H2C_KEY_MAX];
-    struct h2c_conn *c;
+    struct h2c_conn *c, *least = NULL;
     struct wp_up_target ct;
+    uint64_t n = 0;
 
     if (make_key(t, key, sizeof(key)) < 0)
         return NULL;
     for (struct wp_list *it = w->h2conns.next; it != &w->h2conns; it = it->next) {
         c = wp_container_of(it, struct h2c_conn, link);
         if ((c->state == H2C_CONNECTING || c->state == H2C_READY) && !conn_full(c) &&
-            strcmp(c->key, key) == 0)
-            return c;
+            strcmp(c->key, key) == 0) {
+            if (conn_has_room(c))
+                return c;
+            n++;
+            /* to queue on, a connection whose peer limit is known (nghttp2 holds
+             * the streams back) beats one still connecting */
+            if (!least || (c->peer_settings && !least->peer_settings) ||
+                (c->peer_settings == least->peer_settings && c->live < least->live))
+                least = c;
+        }
     }
+    if (least && t->tcp && t->tcp->max_connections >= 0 && n >= (uint64_t)t->tcp->max_connections)
+        return least;
     if (!(c = calloc(1, sizeof(*c))))
         return NULL;
     c->w = w;
@@ -653,6 +695,7 @@ static struct h2c_conn *conn_for(struct wp_worker *w, const struct wp_up_target 
     wp_list_init(&c->streams);
     c->goaway_last_id = INT32_MAX;
     c->max_requests = t->max_requests;
+    c->assumed_limit = least ? conn_limit(least) : UINT32_MAX;
     c->idle_ms = t->idle_timeout_ms > 0 ? t->idle_timeout_ms : WP_H2C_DEFAULT_IDLE;
     c->flush_ev = event_new(w->base, -1, 0, flush_cb, c);
     c->timer = evtimer_new(w->base, timer_cb, c);
@@ -798,6 +841,7 @@ struct wp_upstream *wp_h2_client_start(struct wp_worker *w, const struct wp_up_s
     if (!x->conn)
         goto fail;
     x->conn->assigned++;
+    x->conn->live++;
     wp_list_insert_tail(&x->conn->pending, &x->link);
     event_del(x->conn->timer);
     schedule_flush(x->conn);

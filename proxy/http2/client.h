@@ -1,8 +1,10 @@
 /*
- * The HTTP/2 upstream codec (h2c with prior knowledge): per worker, one
+ * The HTTP/2 upstream codec (h2c with prior knowledge): per worker, a
  * multiplexed connection per endpoint (pool key: cluster, address, source
- * binding) carries every concurrent exchange to it. nghttp2 holds back new
- * streams beyond the peer's SETTINGS_MAX_CONCURRENT_STREAMS until one closes.
+ * binding) carries the concurrent exchanges to it up to the peer's
+ * SETTINGS_MAX_CONCURRENT_STREAMS; past it another connection is opened, up to
+ * the cluster's tcp.maxConnections per endpoint, beyond which nghttp2 holds new
+ * streams back until one closes.
  *
  * Same driving rules as the server side (http2/server.h): bytes in through
  * nghttp2_session_mem_recv(), out through a send callback that answers
