@@ -140,6 +140,32 @@ def body(t, ctx):
          "x-req-trailer" not in j.get("headers", {}),
          "the upstream reads them after the body, not in the head", j.get("headers"))
 
+    # ---- two such requests pipelined on one connection: each keeps its own ----
+    one = (b"POST /p1 HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\n\r\n" +
+           chunked([b"first"], [(b"x-n", b"1")]))
+    two = (b"POST /p2 HTTP/1.1\r\nHost: a\r\ntransfer-encoding: chunked\r\n\r\n" +
+           chunked([b"second"], []))
+    conn = socket.create_connection(("127.0.0.1", L), timeout=10)
+    conn.sendall(one + two)
+    f = conn.makefile("rb")
+    echoes = []
+    for _ in range(2):
+        head = {}
+        status = f.readline()
+        while True:
+            line = f.readline()
+            if line in (b"\r\n", b""):
+                break
+            k, _, v = line.decode("latin-1").partition(":")
+            head[k.strip().lower()] = v.strip()
+        echoes.append(json.loads(f.read(int(head.get("content-length", "0")))))
+    conn.close()
+    t.ok([e.get("path") for e in echoes] == ["/p1", "/p2"] and
+         echoes[0].get("trailers") == [["x-n", "1"]] and echoes[1].get("trailers") == [] and
+         echoes[0].get("connection") == echoes[1].get("connection"),
+         "two pipelined chunked requests on one connection: the trailers stay with theirs",
+         echoes)
+
     # ---- retried: the trailers are replayed with the body ----
     st, h, b, _ = h1_exchange(addr, "a", "/retry/1", chunked([b"again"], [(b"x-rt", b"r")]),
                               headers=[("x-test-fail", "1"), ("x-test-key", "trailer-retry")])
