@@ -9,6 +9,14 @@
  * framing and fields. A request that two readings would see differently is how
  * smuggling starts.
  *
+ * The trailer fields of a chunked request, forwarded as the proxy does (fields
+ * that must not be trailers removed, written with the last chunk), read back as
+ * the same fields.
+ *
+ * A grpc-timeout field of an accepted request goes through the deadline reader
+ * (proxy/http/grpc.c); a deadline it accepts, written back as the proxy forwards a
+ * shortened one, must read back as at least the same deadline.
+ *
  * Links weir_proxy_core (see proxy/CMakeLists.txt).
  */
 #include <stdint.h>
@@ -16,6 +24,7 @@
 #include <string.h>
 
 #include "http/apply.h"
+#include "http/grpc.h"
 #include "http1/parse.h"
 
 struct sink {
@@ -77,6 +86,24 @@ static bool same_str(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+static void check_grpc_timeout(const struct wp_request_head *req)
+{
+    const struct wp_header *h = NULL;
+    while ((h = wp_headers_next(&req->headers, "grpc-timeout", 12, h))) {
+        char out[16];
+        int64_t ms = wp_grpc_timeout_parse(h->value, h->value_len), again;
+        size_t n;
+        if (ms < 0)
+            continue;
+        if (ms == 0 || ms > WP_GRPC_TIMEOUT_MAX_MS)
+            abort();
+        n = wp_grpc_timeout_format(ms, out, sizeof(out));
+        again = wp_grpc_timeout_parse(out, n);
+        if (again < ms || again >= ms + 1000)
+            abort();
+    }
+}
+
 /* Forwards the head as the proxy does and requires the same reading back. */
 static void round_trip(struct wp_request_head *req)
 {
@@ -85,6 +112,7 @@ static void round_trip(struct wp_request_head *req)
     struct sink out = {0};
     ssize_t n;
 
+    check_grpc_timeout(req);
     wp_strip_hop_by_hop(&req->headers, req->upgrade);
     wp_headers_remove(&req->headers, "expect", 6);
     req->keep_alive = true;
@@ -110,6 +138,38 @@ static void round_trip(struct wp_request_head *req)
         abort();
     for (size_t i = 0; i < req->headers.len; i++) {
         const struct wp_header *a = &req->headers.items[i], *b = &o2.head.headers.items[i];
+        if (a->name_len != b->name_len || memcmp(a->name, b->name, a->name_len) != 0 ||
+            a->value_len != b->value_len || memcmp(a->value, b->value, a->value_len) != 0)
+            abort();
+    }
+    wp_h1_parser_free(&p2);
+    wp_request_head_free(&o2.head);
+    free(out.buf);
+}
+
+/* Forwards a message's trailers as the proxy does and requires them read back. */
+static void trailers_round_trip(struct wp_headers *trailers)
+{
+    static const char head[] = "POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n";
+    struct wp_h1_parser p2;
+    struct owner o2 = {0};
+    struct sink out = {0};
+    ssize_t n;
+
+    wp_strip_trailer_fields(trailers);
+    if (sink_write(&out, head, sizeof(head) - 1) < 0 ||
+        wp_h1_write_last_chunk(trailers, sink_write, &out) < 0) {
+        free(out.buf);
+        return;
+    }
+    wp_request_head_init(&o2.head);
+    o2.p = &p2;
+    wp_h1_parser_init(&p2, WP_H1_REQUEST, &(struct wp_h1_limits){1 << 20, 1 << 10}, &cbs, &o2);
+    n = wp_h1_parser_feed(&p2, out.buf, out.len);
+    if (n < 0 || !p2.message_done || p2.trailers.len != trailers->len)
+        abort();
+    for (size_t i = 0; i < trailers->len; i++) {
+        const struct wp_header *a = &trailers->items[i], *b = &p2.trailers.items[i];
         if (a->name_len != b->name_len || memcmp(a->name, b->name, a->name_len) != 0 ||
             a->value_len != b->value_len || memcmp(a->value, b->value, a->value_len) != 0)
             abort();
@@ -155,6 +215,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             round_trip(&o.head);
         if (p.message_done) {
             messages++;
+            if (p.trailers.len)
+                trailers_round_trip(&p.trailers);
             if (wp_h1_parser_upgraded(&p))
                 break; /* the rest is another protocol */
             wp_h1_parser_next(&p);

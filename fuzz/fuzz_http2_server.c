@@ -11,7 +11,9 @@
  * static functions; the worker functions it calls are stubbed below.
  *
  * Besides "no crash, no leak, no UB": every stream the codec creates is freed
- * exactly once, and never used after the codec said the client is gone.
+ * exactly once, and never used after the codec said the client is gone; request
+ * trailers handed to the stream stay within the header limits and carry no
+ * pseudo-header, and trailers past the limits are refused with 431.
  */
 #include <assert.h>
 #include <event2/buffer.h>
@@ -174,6 +176,26 @@ void wp_stream_request_data(struct wp_stream *s, const char *data, size_t len)
 void wp_stream_request_end(struct wp_stream *s)
 {
     assert(!s->gone);
+    answer(s);
+}
+
+void wp_stream_request_trailers(struct wp_stream *s, struct wp_headers *trailers)
+{
+    assert(!s->gone);
+    /* the codec hands over what it counted: never more than its limits */
+    assert(trailers->len > 0 && trailers->len <= 100);
+    for (size_t i = 0; i < trailers->len; i++)
+        assert(trailers->items[i].name_len > 0 && trailers->items[i].name[0] != ':');
+    wp_headers_free(trailers);
+}
+
+void wp_stream_request_error(struct wp_stream *s, int status, const char *details)
+{
+    (void)details;
+    assert(!s->gone && status == 431);
+    if (s->answered)
+        return;
+    s->how = ANSWER_NOW;
     answer(s);
 }
 

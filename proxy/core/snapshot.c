@@ -236,7 +236,6 @@ void wp_snapshot_warn_unsupported(const struct wp_snapshot *s, const struct wp_i
 {
     const struct weir_proxy_config *cfg = s->cfg;
     const char *cors = NULL, *h2 = NULL;
-    const char *h2up = NULL;
 
     for (size_t i = 0; i < cfg->n_services; i++) {
         const struct weir_pc_service *svc = &cfg->services[i];
@@ -250,18 +249,10 @@ void wp_snapshot_warn_unsupported(const struct wp_snapshot *s, const struct wp_i
             }
         }
     }
-    for (size_t i = 0; i < cfg->n_clusters; i++) {
-        const struct weir_pc_cluster *c = &cfg->clusters[i];
-        const struct weir_pc_connection_pool *cp = &c->connection_pool;
-        if (!h2up && cp->h2_upgrade_policy == WEIR_PC_H2_UPGRADE)
-            h2up = c->name;
-    }
     if (h2)
         warn("http2/grpc ports (HTTP/1.1 requests are served; HTTP/2 passes through as TCP)", h2);
     if (cors)
         warn("corsPolicy", cors);
-    if (h2up)
-        warn("h2UpgradePolicy upgrade (HTTP/1.1 is sent)", h2up);
     for (size_t i = 0; i < cfg->n_rate_limits; i++) {
         const struct weir_pc_rate_limit *rl = &cfg->rate_limits[i];
         if (!rl->selector || weir_pc_selector_matches(&rl->selector->match_labels, &id->labels)) {

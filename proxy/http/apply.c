@@ -184,6 +184,33 @@ char *wp_redirect_location(const struct weir_pc_redirect *rd, const char *scheme
     return out;
 }
 
+void wp_strip_trailer_fields(struct wp_headers *h)
+{
+    static const char *const banned[] = {"content-length",
+                                         "transfer-encoding",
+                                         "host",
+                                         "connection",
+                                         "keep-alive",
+                                         "proxy-connection",
+                                         "te",
+                                         "trailer",
+                                         "upgrade",
+                                         "expect",
+                                         NULL};
+    size_t j = 0;
+
+    for (size_t i = 0; i < h->len; i++) {
+        bool drop = h->items[i].name_len == 0 || h->items[i].name[0] == ':';
+        for (size_t k = 0; banned[k] && !drop; k++)
+            drop = strcmp(h->items[i].name, banned[k]) == 0;
+        if (drop)
+            free(h->items[i].name);
+        else
+            h->items[j++] = h->items[i];
+    }
+    h->len = j;
+}
+
 void wp_strip_hop_by_hop(struct wp_headers *h, bool keep_upgrade)
 {
     static const char *const fixed[] = {"keep-alive", "proxy-connection", "transfer-encoding",

@@ -38,6 +38,11 @@ char *wp_redirect_location(const struct weir_pc_redirect *rd, const char *scheme
  * gRPC needs it end to end. */
 void wp_strip_hop_by_hop(struct wp_headers *h, bool keep_upgrade);
 
+/* Removes from a trailer section the fields that must not be trailers (RFC 9110
+ * 6.5.1): framing, routing and connection fields, and pseudo-header names. A peer
+ * must not read them as if they had come in the head, so they never go on. */
+void wp_strip_trailer_fields(struct wp_headers *h);
+
 /* A random UUID (version 4) in 36 characters plus NUL, from two 64-bit randoms. */
 void wp_format_uuid(char out[37], uint64_t a, uint64_t b);
 

@@ -12,6 +12,7 @@
 #include "core/worker.h"
 #include "http/stream.h"
 #include "http1/client.h"
+#include "http2/client.h"
 #include "lb/balancer.h"
 #include "upstream/pool.h"
 
@@ -59,19 +60,38 @@ static void finish(struct wp_mirror *m)
     wp_worker_defer_free(m->w, &m->dfree, mirror_free);
 }
 
+/* Calls fn with every contiguous piece of buf, however many chains it has. */
+static void each_piece(struct evbuffer *buf, void (*fn)(void *arg, const char *p, size_t n),
+                       void *arg)
+{
+    struct evbuffer_ptr pos;
+    struct evbuffer_iovec v;
+    if (!buf || evbuffer_ptr_set(buf, &pos, 0, EVBUFFER_PTR_SET) < 0)
+        return;
+    while (evbuffer_peek(buf, -1, &pos, &v, 1) > 0 && v.iov_len > 0) {
+        fn(arg, v.iov_base, v.iov_len);
+        if (evbuffer_ptr_set(buf, &pos, v.iov_len, EVBUFFER_PTR_ADD) < 0)
+            break;
+    }
+}
+
 /* ---- the sink: everything the shadow upstream says is dropped ---- */
+
+static void send_piece(void *arg, const char *p, size_t n)
+{
+    struct wp_mirror *m = arg;
+    if (m->up)
+        m->up->ops->send_data(m->up, p, n);
+}
 
 static void s_ready(void *owner)
 {
     struct wp_mirror *m = owner;
-    struct evbuffer_iovec vec[16];
-    int n;
     if (!m->up)
         return;
-    n = m->body ? evbuffer_peek(m->body, -1, NULL, vec, 16) : 0;
-    for (int i = 0; i < n && i < 16; i++)
-        m->up->ops->send_data(m->up, vec[i].iov_base, vec[i].iov_len);
-    m->up->ops->send_end(m->up);
+    each_piece(m->body, send_piece, m);
+    if (m->up)
+        m->up->ops->send_end(m->up);
 }
 
 static void s_head(void *owner, struct wp_response_head *resp)
@@ -163,6 +183,11 @@ static int copy_head(struct wp_request_head *dst, const struct wp_request_head *
     return 0;
 }
 
+static void copy_piece(void *arg, const char *p, size_t n)
+{
+    evbuffer_add(arg, p, n);
+}
+
 static void start_one(struct wp_worker *w, struct wp_wsnap *ws, const struct weir_pc_http_route *r,
                       const struct weir_pc_mirror *mi, const struct wp_request_head *req,
                       struct evbuffer *body)
@@ -195,10 +220,13 @@ static void start_one(struct wp_worker *w, struct wp_wsnap *ws, const struct wei
         return;
     }
     if (body_len) {
-        struct evbuffer_iovec vec[16];
-        int n = evbuffer_peek(body, -1, NULL, vec, 16);
-        for (int i = 0; i < n && i < 16; i++)
-            evbuffer_add(m->body, vec[i].iov_base, vec[i].iov_len);
+        each_piece(body, copy_piece, m->body);
+        if (evbuffer_get_length(m->body) != body_len) {
+            evbuffer_free(m->body);
+            event_free(m->timer);
+            free(m);
+            return;
+        }
     }
     ws->refs++; /* the cluster and its balancer must outlive the shadow */
     m->ws = ws;
@@ -218,8 +246,10 @@ static void start_one(struct wp_worker *w, struct wp_wsnap *ws, const struct wei
     wp_up_target_endpoint(&t, &c->endpoints[ep]);
     t.poolable = true;
     WP_INC(&w->stats, WP_C_MIRROR_REQUESTS);
-    m->up = wp_h1_client_start(w, &sink, m, &t, &head, (size_t)cfg->proxy.limits.max_header_bytes,
-                               (size_t)cfg->proxy.limits.max_headers);
+    /* mirrors are never made of upgrade requests: the cluster's protocol decides */
+    m->up = (wp_cluster_speaks_h2(c) ? wp_h2_client_start : wp_h1_client_start)(
+        w, &sink, m, &t, &head, (size_t)cfg->proxy.limits.max_header_bytes,
+        (size_t)cfg->proxy.limits.max_headers);
     wp_request_head_free(&head);
     if (!m->up) {
         finish(m);

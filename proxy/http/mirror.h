@@ -5,6 +5,10 @@
  * mirrored), with "-shadow" appended to its host as Envoy does; its response is
  * read and dropped and never delays or changes the client's answer. A mirror is
  * bounded by the route's timeout (10 s without one).
+ *
+ * The copy speaks what its cluster speaks: HTTP/2 (the worker's multiplexed
+ * connection to the endpoint, http2/client) for http2 and grpc clusters and http
+ * ones with h2UpgradePolicy upgrade, HTTP/1.1 otherwise.
  */
 #ifndef WP_HTTP_MIRROR_H
 #define WP_HTTP_MIRROR_H

@@ -17,6 +17,7 @@
 #include "core/worker.h"
 #include "http/apply.h"
 #include "http/cors.h"
+#include "http/grpc.h"
 #include "http/mirror.h"
 #include "http1/client.h"
 #include "http2/client.h"
@@ -99,7 +100,8 @@ struct wp_stream {
     uint64_t req_bytes;
     bool req_paused;
     bool sent_continue;
-    bool mirror_pending; /* mirrors go out once the request is complete */
+    bool mirror_pending;            /* mirrors go out once the request is complete */
+    struct wp_headers req_trailers; /* kept for retries like the body */
 
     /* upstream */
     struct wp_upstream *up;
@@ -117,6 +119,7 @@ struct wp_stream {
     /* circuit breakers (upstream/limits.h): the slots this stream holds */
     struct wp_limit_waiter waiter;
     bool held_request, held_connection, held_retry;
+    bool held_pending; /* an HTTP/2 exchange waiting for its connection */
 
     struct event *deadline;
     struct event *timer;
@@ -152,10 +155,10 @@ void wp_rflags_format(unsigned flags, char *out, size_t cap)
     static const struct {
         unsigned bit;
         const char *name;
-    } names[] = {{WP_RF_UH, "UH"},    {WP_RF_UF, "UF"}, {WP_RF_UO, "UO"},   {WP_RF_NR, "NR"},
-                 {WP_RF_URX, "URX"},  {WP_RF_UT, "UT"}, {WP_RF_UC, "UC"},   {WP_RF_DC, "DC"},
-                 {WP_RF_DI, "DI"},    {WP_RF_FI, "FI"}, {WP_RF_UPE, "UPE"}, {WP_RF_SI, "SI"},
-                 {WP_RF_UAEX, "UAEX"}};
+    } names[] = {{WP_RF_UH, "UH"},     {WP_RF_UF, "UF"},  {WP_RF_UO, "UO"},   {WP_RF_NR, "NR"},
+                 {WP_RF_URX, "URX"},   {WP_RF_UT, "UT"},  {WP_RF_UC, "UC"},   {WP_RF_DC, "DC"},
+                 {WP_RF_DI, "DI"},     {WP_RF_FI, "FI"},  {WP_RF_UPE, "UPE"}, {WP_RF_SI, "SI"},
+                 {WP_RF_UAEX, "UAEX"}, {WP_RF_DPE, "DPE"}};
     size_t o = 0;
     out[0] = '\0';
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -279,6 +282,15 @@ static void limits_connection_end(struct wp_stream *s)
     }
 }
 
+static void limits_pending_end(struct wp_stream *s)
+{
+    struct wp_cluster_state *cs = cstate(s);
+    if (cs && s->held_pending) {
+        s->held_pending = false;
+        wp_limits_pending_end(&cs->limits);
+    }
+}
+
 /* Everything the stream still holds, once it is done. */
 static void limits_release(struct wp_stream *s)
 {
@@ -287,6 +299,7 @@ static void limits_release(struct wp_stream *s)
         return;
     wp_limits_cancel(&cs->limits, &s->waiter);
     limits_connection_end(s);
+    limits_pending_end(s);
     if (s->held_request) {
         s->held_request = false;
         wp_limits_request_end(&cs->limits);
@@ -316,6 +329,7 @@ static void outlier_report(struct wp_stream *s, int status)
 static void lb_end(struct wp_stream *s)
 {
     limits_connection_end(s);
+    limits_pending_end(s);
     if (s->lb && s->endpoint >= 0 && s->counted_active) {
         wp_lb_request_end(s->lb, s->endpoint);
         s->counted_active = false;
@@ -570,6 +584,14 @@ static void update_request_pause(struct wp_stream *s)
     }
 }
 
+/* The end of the request towards the current upstream, trailers first. */
+static void send_request_end(struct wp_stream *s)
+{
+    if (s->req_trailers.len && s->up->ops->send_trailers)
+        s->up->ops->send_trailers(s->up, &s->req_trailers);
+    s->up->ops->send_end(s->up);
+}
+
 /* Sends held body bytes the current upstream has not seen, then the end if known. */
 static void flush_body(struct wp_stream *s)
 {
@@ -602,7 +624,7 @@ static void flush_body(struct wp_stream *s)
         s->body_base = s->up_sent;
     }
     if (s->req_complete && s->up)
-        s->up->ops->send_end(s->up);
+        send_request_end(s);
 }
 
 /* The key a consistent-hash cluster balances on; NULL when the request has none. */
@@ -668,9 +690,11 @@ static const char *hash_key(struct wp_stream *s, char *buf, size_t cap, size_t *
 static void per_try_timeout(struct wp_stream *s);
 static const struct wp_up_sink stream_sink;
 
-/* HTTP/2 upstream: a cluster declared http2 or grpc; inbound, the application's
- * port declared so; and, as Istio's passthrough and inbound clusters do, whatever
- * the client spoke when nothing is declared. */
+/* HTTP/2 upstream: a cluster declared http2 or grpc, or http with
+ * h2UpgradePolicy upgrade (HTTP/1.1 requests then go out multiplexed, prior
+ * knowledge, as Envoy's upgrade does; an Upgrade/WebSocket request never does);
+ * inbound, the application's port declared so; and, as Istio's passthrough and
+ * inbound clusters do, whatever the client spoke when nothing is declared. */
 static bool upstream_is_h2(const struct wp_stream *s)
 {
     enum weir_pc_protocol p = WEIR_PC_PROTO_HTTP;
@@ -685,7 +709,7 @@ static bool upstream_is_h2(const struct wp_stream *s)
     } else if (s->passthrough) {
         return s->downstream_h2;
     } else if (s->cluster) {
-        p = s->cluster->protocol;
+        return wp_cluster_speaks_h2(s->cluster);
     }
     return p == WEIR_PC_PROTO_HTTP2 || p == WEIR_PC_PROTO_GRPC;
 }
@@ -735,6 +759,23 @@ static bool limits_admit(struct wp_stream *s)
     case WP_LIMIT_OVERFLOW:
         break;
     }
+    overflow(s, cs, "upstream_pending_overflow");
+    return false;
+}
+
+/* An HTTP/2 exchange whose connection is not ready yet counts as pending
+ * (http1MaxPendingRequests); one exchange on a ready connection never waits. true:
+ * go on; false: answered 503 UO. */
+static bool limits_h2_pending(struct wp_stream *s)
+{
+    struct wp_cluster_state *cs = cstate(s);
+    if (!cs || s->held_pending || !upstream_is_h2(s) || !wp_h2_client_waiting(s->up))
+        return true;
+    if (wp_limits_pending_begin(&cs->limits)) {
+        s->held_pending = true;
+        return true;
+    }
+    drop_upstream(s);
     overflow(s, cs, "upstream_pending_overflow");
     return false;
 }
@@ -848,6 +889,8 @@ static void start_attempt(struct wp_stream *s)
         local_reply(s, 503, WP_RF_UF, "upstream_connect_failure", "weir: upstream connect error\n");
         return;
     }
+    if (!limits_h2_pending(s))
+        return;
     s->eps = s->up->ops->endpoint_stats(s->up);
     if (s->eps)
         wp_stat_add(&s->eps->rq_total, 1);
@@ -936,10 +979,44 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- route application ---- */
 
+/* The client's gRPC deadline in ms, read before the route's header operations
+ * (as Envoy's router does), or -1: no grpc-timeout, a malformed one or several,
+ * all ignored (and forwarded as they came). */
+static int64_t grpc_client_deadline(const struct wp_stream *s)
+{
+    const struct wp_header *h = wp_headers_get(&s->req.headers, "grpc-timeout", 12);
+    if (!s->grpc || !h || wp_headers_count(&s->req.headers, "grpc-timeout", 12) != 1)
+        return -1;
+    return wp_grpc_timeout_parse(h->value, h->value_len);
+}
+
+/* The deadline of the request: the route's timeout, or for gRPC the client's
+ * grpc-timeout capped by it (Istio sets Envoy's max_grpc_timeout to the route
+ * timeout; none leaves the header uncapped). When the route shortens the client's
+ * deadline, the upstream is told the shorter one (unless a header operation
+ * removed the field), so the server does not work on past the proxy's answer. */
+static int64_t request_deadline(struct wp_stream *s, int64_t route_ms, int64_t grpc_ms)
+{
+    char value[16];
+    size_t n;
+
+    if (grpc_ms < 0)
+        return route_ms;
+    if (route_ms > 0 && route_ms < grpc_ms) {
+        if (wp_headers_get(&s->req.headers, "grpc-timeout", 12)) {
+            n = wp_grpc_timeout_format(route_ms, value, sizeof(value));
+            wp_headers_set(&s->req.headers, "grpc-timeout", value, n);
+        }
+        return route_ms;
+    }
+    return grpc_ms;
+}
+
 static void forward(struct wp_stream *s)
 {
     const struct weir_pc_http_route *r = s->route;
     char xff[WP_ADDR_STRLEN];
+    int64_t grpc_ms = grpc_client_deadline(s), timeout;
 
     if (r) {
         int pick = wp_route_pick_destination(r->route, r->n_route,
@@ -985,8 +1062,9 @@ static void forward(struct wp_stream *s)
         s->sent_continue = true;
         s->down->send_continue(s->ctx);
     }
-    if (r && r->timeout_ms > 0)
-        wp_timer_arm_ms(s->deadline, r->timeout_ms);
+    timeout = request_deadline(s, r ? r->timeout_ms : 0, grpc_ms);
+    if (timeout > 0)
+        wp_timer_arm_ms(s->deadline, timeout);
     if (r && r->n_mirrors && !s->req.upgrade) {
         if (s->req_complete)
             wp_mirror_start(s->w, s->ws, r, &s->req, s->body);
@@ -1196,6 +1274,7 @@ struct wp_stream *wp_stream_new(struct wp_worker *w, const struct wp_downstream_
     clock_gettime(CLOCK_REALTIME, &ts);
     s->start_unix_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     wp_request_head_init(&s->req);
+    wp_headers_init(&s->req_trailers);
     s->body = evbuffer_new();
     s->deadline = evtimer_new(w->base, deadline_cb, s);
     s->timer = evtimer_new(w->base, timer_cb, s);
@@ -1295,10 +1374,26 @@ void wp_stream_request_end(struct wp_stream *s)
     if (s->state == WP_SS_DONE)
         return;
     if (s->up && s->up_ready && held_unsent(s) == 0)
-        s->up->ops->send_end(s->up);
+        send_request_end(s);
     else
         flush_body(s);
     update_request_pause(s);
+}
+
+void wp_stream_request_trailers(struct wp_stream *s, struct wp_headers *trailers)
+{
+    wp_headers_free(&s->req_trailers);
+    s->req_trailers = *trailers;
+    wp_headers_init(trailers);
+    wp_strip_trailer_fields(&s->req_trailers);
+}
+
+void wp_stream_request_error(struct wp_stream *s, int status, const char *details)
+{
+    if (s->state == WP_SS_DONE)
+        return;
+    WP_INC(&s->w->stats, WP_C_DOWNSTREAM_PROTOCOL_ERROR);
+    local_reply(s, status, WP_RF_DPE, details, "weir: malformed request\n");
 }
 
 void wp_stream_downstream_blocked(struct wp_stream *s, bool blocked)
@@ -1341,6 +1436,7 @@ void wp_stream_free(struct wp_stream *s)
     if (s->body)
         evbuffer_free(s->body);
     wp_request_head_free(&s->req);
+    wp_headers_free(&s->req_trailers);
     free(s->log_method);
     free(s->log_path);
     free(s->log_authority);
@@ -1360,6 +1456,7 @@ static void up_ready(void *owner)
     if (s->state != WP_SS_CONNECTING)
         return;
     set_state(s, WP_SS_WAITING);
+    limits_pending_end(s);
     s->up_ready = true;
     s->up_start_us = wp_now_us();
     if (s->up->ops->reused(s->up))
@@ -1453,7 +1550,9 @@ static void up_trailers(void *owner, struct wp_headers *trailers)
     struct wp_stream *s = owner;
     if (s->state != WP_SS_RESPONDING || !s->down->send_trailers)
         return;
-    s->down->send_trailers(s->ctx, trailers);
+    wp_strip_trailer_fields(trailers);
+    if (trailers->len)
+        s->down->send_trailers(s->ctx, trailers);
 }
 
 static void up_upgrade(void *owner, struct bufferevent *bev, struct evbuffer *leftover,

@@ -56,6 +56,7 @@ enum wp_rflag {
     WP_RF_UPE = 1u << 10,  /* upstream protocol error */
     WP_RF_SI = 1u << 11,   /* stream idle timeout */
     WP_RF_UAEX = 1u << 12, /* refused by policy */
+    WP_RF_DPE = 1u << 13,  /* downstream protocol error */
 };
 /* "UF,URX" or "-"; out holds at least 64 bytes. */
 void wp_rflags_format(unsigned flags, char *out, size_t cap);
@@ -94,6 +95,9 @@ struct wp_upstream_ops {
     /* Whether the exchange runs on a connection that served an earlier request. */
     bool (*reused)(const struct wp_upstream *u);
     struct wp_endpoint_stats *(*endpoint_stats)(const struct wp_upstream *u);
+    /* Request trailer fields, just before send_end (copied). A codec that cannot
+     * carry them on this exchange (HTTP/1.1 with a content-length) drops them. */
+    void (*send_trailers)(struct wp_upstream *u, const struct wp_headers *trailers);
 };
 struct wp_upstream {
     const struct wp_upstream_ops *ops;
@@ -119,7 +123,8 @@ struct wp_up_sink {
     /* 101 received: the connection is handed over for passthrough */
     void (*upgrade)(void *owner, struct bufferevent *bev, struct evbuffer *leftover,
                     struct wp_response_head *resp);
-    /* Response trailers, before end (takes nothing: the fields are copied). */
+    /* Response trailers, before end (takes nothing: the fields are copied; the
+     * stream may remove fields that must not be trailers first). */
     void (*trailers)(void *owner, struct wp_headers *trailers);
 };
 
@@ -129,7 +134,12 @@ struct wp_stream *wp_stream_new(struct wp_worker *w, const struct wp_downstream_
 /* Takes req. The stream may answer (locally) from inside this call. */
 void wp_stream_request_head(struct wp_stream *s, struct wp_request_head *req);
 void wp_stream_request_data(struct wp_stream *s, const char *data, size_t len);
+/* The request's trailer fields, before wp_stream_request_end. Takes the fields. */
+void wp_stream_request_trailers(struct wp_stream *s, struct wp_headers *trailers);
 void wp_stream_request_end(struct wp_stream *s);
+/* The request broke the codec's rules after its head (trailers over the limits):
+ * answered with status (flag DPE) if no response head went out, else reset. */
+void wp_stream_request_error(struct wp_stream *s, int status, const char *details);
 /* The downstream codec can take more response bytes again / is full. */
 void wp_stream_downstream_blocked(struct wp_stream *s, bool blocked);
 /* The client went away (DC) or the codec closes: the stream stops all work and

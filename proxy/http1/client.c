@@ -23,6 +23,7 @@ struct wp_h1_client {
     struct evbuffer *head;
     struct event *kick;
     struct wp_response_head resp; /* a 101 head kept until the switch */
+    struct wp_headers trailers;   /* request trailers, sent with the last chunk */
     bool chunked;
     bool ended;
     bool upgrade_requested;
@@ -38,6 +39,7 @@ static void client_free(struct wp_deferred *d)
     struct wp_h1_client *c = wp_container_of(d, struct wp_h1_client, dfree);
     wp_h1_parser_free(&c->parser);
     wp_response_head_free(&c->resp);
+    wp_headers_free(&c->trailers);
     if (c->head)
         evbuffer_free(c->head);
     if (c->kick)
@@ -172,6 +174,11 @@ static void process(struct wp_h1_client *c)
                 wp_h1_parser_next(&c->parser);
                 continue;
             }
+            if (c->parser.trailers.len && c->sink->trailers) {
+                c->sink->trailers(c->owner, &c->parser.trailers);
+                if (c->done)
+                    return;
+            }
             complete(c);
             return;
         }
@@ -253,6 +260,8 @@ static const struct wp_upconn_handler pool_handler = {pool_connected, pool_faile
 
 /* ---- wp_upstream_ops ---- */
 
+static int write_sink(void *sink, const char *data, size_t len);
+
 static void op_send_data(struct wp_upstream *u, const char *data, size_t len)
 {
     struct wp_h1_client *c = (struct wp_h1_client *)u;
@@ -276,7 +285,18 @@ static void op_send_end(struct wp_upstream *u)
         return;
     c->ended = true;
     if (c->chunked)
-        evbuffer_add(bufferevent_get_output(c->uc->bev), "0\r\n\r\n", 5);
+        wp_h1_write_last_chunk(&c->trailers, write_sink, bufferevent_get_output(c->uc->bev));
+}
+
+static void op_send_trailers(struct wp_upstream *u, const struct wp_headers *trailers)
+{
+    struct wp_h1_client *c = (struct wp_h1_client *)u;
+    /* only a chunked body has a place for them */
+    if (c->done || c->ended || !c->chunked)
+        return;
+    wp_headers_free(&c->trailers);
+    if (wp_headers_copy(&c->trailers, trailers) < 0)
+        wp_headers_free(&c->trailers);
 }
 
 static size_t op_write_buffered(struct wp_upstream *u)
@@ -327,7 +347,7 @@ static struct wp_endpoint_stats *op_endpoint_stats(const struct wp_upstream *u)
 
 static const struct wp_upstream_ops ops = {
     op_send_data, op_send_end, op_write_buffered, op_pause_response,
-    op_abort,     op_reused,   op_endpoint_stats,
+    op_abort,     op_reused,   op_endpoint_stats, op_send_trailers,
 };
 
 static int write_sink(void *sink, const char *data, size_t len)

@@ -73,8 +73,6 @@ static int flush_field(struct wp_h1_parser *p)
 
     if (!p->field_len)
         return 0;
-    if (p->in_trailers)
-        goto done;
     v = p->value ? p->value : "";
     vlen = p->value_len;
     /* http-parser keeps leading/trailing whitespace out of most values but not
@@ -91,6 +89,11 @@ static int flush_field(struct wp_h1_parser *p)
         return fail(p, 400, "control character in a header value");
     if (++p->n_headers > p->limits.max_headers)
         return fail(p, 431, "too many header fields");
+    if (p->in_trailers) {
+        if (wp_headers_add(&p->trailers, p->field, p->field_len, v, vlen) < 0)
+            return fail(p, 500, "out of memory");
+        goto done;
+    }
 
     h = p->kind == WP_H1_REQUEST ? &p->req.headers : &p->resp.headers;
 #define IS(name) (p->field_len == sizeof(name) - 1 && strcasecmp(p->field, name) == 0)
@@ -145,10 +148,22 @@ static int on_status(http_parser *hp, const char *at, size_t len)
     return 0;
 }
 
+/* Trailer bytes are not seen by the header block scanner: they are counted here,
+ * against the budget the head left, ": " and CRLF included. */
+static int count_trailer_bytes(struct wp_h1_parser *p, size_t len)
+{
+    p->head_bytes += len;
+    if (p->head_bytes > p->limits.max_header_bytes)
+        return fail(p, 431, "header block and trailers larger than the limit");
+    return 0;
+}
+
 static int on_header_field(http_parser *hp, const char *at, size_t len)
 {
     struct wp_h1_parser *p = P(hp);
     if (p->have_value && flush_field(p) < 0)
+        return -1;
+    if (p->in_trailers && count_trailer_bytes(p, len + (p->field_len ? 0 : 4)) < 0)
         return -1;
     if (append(&p->field, &p->field_len, &p->field_cap, at, len) < 0)
         return fail(p, 500, "out of memory");
@@ -159,6 +174,8 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
 {
     struct wp_h1_parser *p = P(hp);
     p->have_value = true;
+    if (p->in_trailers && count_trailer_bytes(p, len) < 0)
+        return -1;
     if (append(&p->value, &p->value_len, &p->value_cap, at, len) < 0)
         return fail(p, 500, "out of memory");
     return 0;
@@ -234,6 +251,34 @@ static int set_target(struct wp_h1_parser *p)
     return fail(p, 400, "malformed request target");
 }
 
+/* Counts the protocols the Upgrade fields offer: h2c ones and the others. */
+static void count_upgrades(const struct wp_headers *h, size_t *h2c, size_t *other)
+{
+    const struct wp_header *f = NULL;
+    *h2c = *other = 0;
+    while ((f = wp_headers_next(h, "upgrade", 7, f))) {
+        size_t i = 0;
+        while (i < f->value_len) {
+            size_t start, end;
+            while (i < f->value_len &&
+                   (f->value[i] == ' ' || f->value[i] == '\t' || f->value[i] == ','))
+                i++;
+            start = i;
+            while (i < f->value_len && f->value[i] != ',')
+                i++;
+            end = i;
+            while (end > start && (f->value[end - 1] == ' ' || f->value[end - 1] == '\t'))
+                end--;
+            if (end == start)
+                continue;
+            if (end - start == 3 && strncasecmp(f->value + start, "h2c", 3) == 0)
+                (*h2c)++;
+            else
+                (*other)++;
+        }
+    }
+}
+
 static int check_request_head(struct wp_h1_parser *p)
 {
     struct wp_request_head *r = &p->req;
@@ -285,6 +330,21 @@ static int check_request_head(struct wp_h1_parser *p)
         while ((c = wp_headers_next(&r->headers, "connection", 10, c))) {
             if (wp_token_list_contains(c->value, c->value_len, "upgrade"))
                 r->upgrade = true;
+        }
+        if (r->upgrade) {
+            /* RFC 9113 dropped the h2c upgrade and the proxy does not take it (as
+             * Envoy): passed on, the upstream could switch the connection to HTTP/2
+             * out of the proxy's sight, every later request unrouted (h2c
+             * smuggling). An offer of h2c alone is served as HTTP/1.1, Upgrade and
+             * HTTP2-Settings going as hop-by-hop fields; h2c among others is refused. */
+            size_t h2c, other;
+            count_upgrades(&r->headers, &h2c, &other);
+            if (h2c && other)
+                return fail(p, 400, "h2c offered with other upgrades");
+            if (h2c) {
+                r->upgrade = false;
+                p->hp.upgrade = 0; /* http-parser reads it after on_headers_complete */
+            }
         }
         if (r->upgrade && (r->chunked || r->content_length > 0))
             return fail(p, 400, "an upgrade request carries a body");
@@ -354,7 +414,7 @@ static int on_body(http_parser *hp, const char *at, size_t len)
 static int on_message_complete(http_parser *hp)
 {
     struct wp_h1_parser *p = P(hp);
-    if (flush_field(p) < 0) /* a trailer field, dropped */
+    if (flush_field(p) < 0) /* the last trailer field */
         return -1;
     p->message_done = true;
     http_parser_pause(hp, 1);
@@ -387,6 +447,7 @@ void wp_h1_parser_init(struct wp_h1_parser *p, enum wp_h1_kind kind,
     p->scan = WP_H1_SCAN_LINE_START;
     wp_request_head_init(&p->req);
     wp_response_head_init(&p->resp);
+    wp_headers_init(&p->trailers);
 }
 
 void wp_h1_parser_free(struct wp_h1_parser *p)
@@ -396,6 +457,7 @@ void wp_h1_parser_free(struct wp_h1_parser *p)
     free(p->url);
     wp_request_head_free(&p->req);
     wp_response_head_free(&p->resp);
+    wp_headers_free(&p->trailers);
     p->field = p->value = p->url = NULL;
     p->field_cap = p->value_cap = p->url_cap = 0;
 }
@@ -404,6 +466,7 @@ void wp_h1_parser_next(struct wp_h1_parser *p)
 {
     wp_request_head_free(&p->req);
     wp_response_head_free(&p->resp);
+    wp_headers_free(&p->trailers);
     p->field_len = p->value_len = p->url_len = 0;
     p->have_value = false;
     p->in_trailers = false;
@@ -585,6 +648,15 @@ int wp_h1_write_request_head(const struct wp_request_head *r, wp_h1_write_fn w, 
         WS("connection: upgrade\r\n");
     else if (!r->keep_alive)
         WS("connection: close\r\n");
+    W("\r\n", 2);
+    return 0;
+}
+
+int wp_h1_write_last_chunk(const struct wp_headers *trailers, wp_h1_write_fn w, void *sink)
+{
+    W("0\r\n", 3);
+    if (trailers && write_fields(trailers, w, sink) < 0)
+        return -1;
     W("\r\n", 2);
     return 0;
 }

@@ -10,11 +10,16 @@
  *   - obs-fold (a header line starting with a space or tab), a bare LF or a bare CR
  *     in the header block, control characters in a header value;
  *   - two Host headers, none in HTTP/1.1, a request target that is neither
- *     origin-form, absolute-form nor "*" for OPTIONS, a version other than 1.x.
+ *     origin-form, absolute-form nor "*" for OPTIONS, a version other than 1.x;
+ *   - an Upgrade offering h2c among other protocols. h2c alone is not an upgrade:
+ *     the request is read as plain HTTP/1.1 (its Upgrade is hop-by-hop), so that
+ *     no upstream can switch the connection to HTTP/2 past the proxy.
  *
  * The header block is scanned once for line structure before http-parser sees it,
  * which is also where its size is bounded (431 / 502 past limits.maxHeaderBytes).
- * Trailers of chunked messages are parsed and dropped.
+ * Trailers of chunked messages are kept in `trailers` with the same checks on
+ * names and values; their bytes and fields count toward the same limits as the
+ * head's (one budget for head and trailers together).
  *
  * The parser pauses at the end of every message, so that a pipelined next request
  * stays in the connection's buffer until the owner is ready for it.
@@ -83,7 +88,8 @@ struct wp_h1_parser {
     /* the message being parsed; taken by the owner in on_head */
     struct wp_request_head req;
     struct wp_response_head resp;
-    bool head_method; /* response parser: the request was HEAD */
+    struct wp_headers trailers; /* of a chunked message, once message_done */
+    bool head_method;           /* response parser: the request was HEAD */
 
     bool message_done;
     int error_status;  /* 400, 431, 501, 505... for requests; 502 for responses */
@@ -114,5 +120,7 @@ bool wp_h1_parser_idle(const struct wp_h1_parser *p);
 typedef int (*wp_h1_write_fn)(void *sink, const char *data, size_t len);
 int wp_h1_write_request_head(const struct wp_request_head *r, wp_h1_write_fn w, void *sink);
 int wp_h1_write_response_head(const struct wp_response_head *r, wp_h1_write_fn w, void *sink);
+/* The end of a chunked body: the last chunk, the trailer fields, the final CRLF. */
+int wp_h1_write_last_chunk(const struct wp_headers *trailers, wp_h1_write_fn w, void *sink);
 
 #endif

@@ -59,6 +59,7 @@ struct wp_h1_server {
     bool out_blocked;
     bool lingering;
     bool head_sent;
+    struct wp_headers trailers; /* response trailers, written with the last chunk */
     uint64_t requests;
     struct wp_deferred dfree;
 };
@@ -82,6 +83,7 @@ static void conn_free(struct wp_deferred *d)
     if (c->stream)
         wp_stream_free(c->stream);
     wp_h1_parser_free(&c->parser);
+    wp_headers_free(&c->trailers);
     if (c->timer)
         event_free(c->timer);
     if (c->bev)
@@ -305,9 +307,22 @@ static void d_send_end(void *ctx)
     if (c->state != WP_H1S_ACTIVE || !c->bev)
         return;
     if (c->framing == WP_FR_CHUNKED)
-        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+        wp_h1_write_last_chunk(&c->trailers, write_sink, bufferevent_get_output(c->bev));
+    wp_headers_free(&c->trailers);
     c->response_done = true;
     kick(c);
+}
+
+/* Trailers go out with the last chunk; a response framed by its length has no
+ * place for them and they are dropped. */
+static void d_send_trailers(void *ctx, struct wp_headers *trailers)
+{
+    struct wp_h1_server *c = ctx;
+    if (c->state != WP_H1S_ACTIVE || !c->bev || c->framing != WP_FR_CHUNKED)
+        return;
+    wp_headers_free(&c->trailers);
+    if (wp_headers_copy(&c->trailers, trailers) < 0)
+        wp_headers_free(&c->trailers);
 }
 
 static void d_send_continue(void *ctx)
@@ -368,7 +383,7 @@ static void d_upgrade(void *ctx, struct bufferevent *up, struct evbuffer *leftov
 
 static const struct wp_downstream_ops down_ops = {
     d_send_head,     d_send_data, d_send_end, d_send_continue,
-    d_pause_request, d_reset,     d_upgrade,  NULL, /* trailers: this codec drops them */
+    d_pause_request, d_reset,     d_upgrade,  d_send_trailers,
 };
 
 /* ---- parser -> stream ---- */
@@ -468,6 +483,8 @@ static void process(struct wp_h1_server *c)
             c->request_done = true;
             if (wp_h1_parser_upgraded(&c->parser))
                 bufferevent_disable(c->bev, EV_READ); /* the rest belongs to the new protocol */
+            if (c->stream && c->parser.trailers.len)
+                wp_stream_request_trailers(c->stream, &c->parser.trailers);
             if (c->stream)
                 wp_stream_request_end(c->stream);
             continue;

@@ -41,6 +41,16 @@ struct h2c_conn {
     struct event *timer; /* idle */
     int64_t idle_ms;
     uint64_t started;
+    /* maxRequestsPerConnection: exchanges given to this connection so far, counted
+     * when they are attached, so that a full connection takes no more and needs no
+     * re-homing; it closes once its last stream is done. 0: unlimited. */
+    uint64_t assigned, max_requests;
+    size_t live; /* exchanges attached and not yet released (pending or open) */
+    /* The peer's SETTINGS_MAX_CONCURRENT_STREAMS once its SETTINGS came; until then
+     * the limit a sibling connection to the same endpoint had (unbounded for the
+     * first), so that a new connection is not handed more than the peer takes. */
+    bool peer_settings;
+    uint32_t assumed_limit;
     int32_t goaway_last_id; /* streams above it were not processed */
     char peer[WP_ADDR_STRLEN];
     struct wp_endpoint_stats *eps;
@@ -58,11 +68,15 @@ struct h2x {
     bool has_body;
     int32_t id;
     struct evbuffer *out;
+    struct wp_headers req_trailers; /* a trailing HEADERS frame after the body */
     bool out_eof;
     bool data_deferred;
     bool want_drained;
     struct wp_response_head resp;
     struct wp_headers trailers;
+    /* the response's head and trailers together, against limits.maxHeaderBytes
+     * and limits.maxHeaders as the HTTP/1.1 parser counts them */
+    size_t header_bytes, n_headers, max_header_bytes, max_headers;
     bool got_head;
     bool reused;
     bool paused;
@@ -91,6 +105,7 @@ static void x_free(struct wp_deferred *d)
     wp_request_head_free(&x->req);
     wp_response_head_free(&x->resp);
     wp_headers_free(&x->trailers);
+    wp_headers_free(&x->req_trailers);
     if (x->out)
         evbuffer_free(x->out);
     free(x);
@@ -103,6 +118,8 @@ static void x_queue_free(struct h2x *x)
     x->queued_free = true;
     if (wp_list_linked(&x->link))
         wp_list_remove(&x->link);
+    if (x->conn && x->conn->live)
+        x->conn->live--;
     wp_worker_defer_free(x->w, &x->dfree, x_free);
 }
 
@@ -162,12 +179,17 @@ static void schedule_flush(struct h2c_conn *c)
         event_active(c->flush_ev, EV_TIMEOUT, 1);
 }
 
+static bool conn_full(const struct h2c_conn *c)
+{
+    return c->max_requests && c->assigned >= c->max_requests;
+}
+
 static void idle_check(struct h2c_conn *c)
 {
     if (c->state == H2C_CLOSED)
         return;
     if (wp_list_empty(&c->streams) && wp_list_empty(&c->pending)) {
-        if (c->state == H2C_GOAWAY)
+        if (c->state == H2C_GOAWAY || conn_full(c))
             event_active(c->timer, EV_TIMEOUT, 1);
         else if (c->idle_ms > 0)
             wp_timer_arm_ms(c->timer, c->idle_ms);
@@ -177,6 +199,26 @@ static void idle_check(struct h2c_conn *c)
 }
 
 /* ---- request side ---- */
+
+static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen);
+
+/* The request trailers as a HEADERS frame that ends the stream; true when one was
+ * submitted (the DATA frame then must not end it). */
+static bool submit_trailers(nghttp2_session *ng, struct h2x *x)
+{
+    const struct wp_headers *t = &x->req_trailers;
+    nghttp2_nv *nva;
+    int rv;
+
+    if (!t->len || !(nva = calloc(t->len, sizeof(*nva))))
+        return false;
+    for (size_t i = 0; i < t->len; i++)
+        nva[i] = make_nv(t->items[i].name, t->items[i].name_len, t->items[i].value,
+                         t->items[i].value_len);
+    rv = nghttp2_submit_trailer(ng, x->id, nva, t->len);
+    free(nva);
+    return rv == 0;
+}
 
 static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
@@ -190,6 +232,8 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     if (evbuffer_get_length(x->out) == 0 && x->out_eof) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (submit_trailers(ng, x))
+            *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     } else if (n == 0) {
         x->data_deferred = true;
         return NGHTTP2_ERR_DEFERRED;
@@ -339,6 +383,15 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     int rc = 0;
     if (!x || x->done || frame->hd.type != NGHTTP2_HEADERS)
         return 0;
+    x->header_bytes += namelen + valuelen + 32; /* RFC 9113's accounting */
+    if (++x->n_headers > x->max_headers || x->header_bytes > x->max_header_bytes) {
+        /* a malformed response before its head (502 UPE), cut short after it; the
+         * stream is reset by the failure returned */
+        weir_log(WEIR_LOG_DEBUG, "h2 upstream header block over the limits", "peer", x->conn->peer,
+                 NULL);
+        x_fail(x, x->got_head ? WP_UPE_RESET_BODY : WP_UPE_PROTOCOL, false);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     if (x->got_head) {
         if (namelen && n[0] != ':')
             rc = wp_headers_add(&x->trailers, n, namelen, (const char *)value, valuelen);
@@ -371,9 +424,10 @@ static void x_head(struct h2x *x, bool end)
 {
     struct wp_response_head resp;
     if (x->resp.status < 200) {
-        /* 100 Continue and 103: the real head follows */
+        /* 100 Continue and 103: the real head follows, with a budget of its own */
         wp_response_head_free(&x->resp);
         x->resp.content_length = -1;
+        x->header_bytes = x->n_headers = 0;
         return;
     }
     x->got_head = true;
@@ -397,6 +451,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
     struct h2x *x;
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
 
+    if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        c->peer_settings = true;
+        return 0;
+    }
     if (frame->hd.type == NGHTTP2_GOAWAY) {
         if (c->state == H2C_READY || c->state == H2C_CONNECTING)
             set_state(c, H2C_GOAWAY);
@@ -585,19 +643,50 @@ static int make_key(const struct wp_up_target *t, char *key, size_t cap)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+/* Whether the peer lets the connection open one more stream now. */
+static uint32_t conn_limit(const struct h2c_conn *c)
+{
+    uint32_t n;
+    if (!c->ng || !c->peer_settings)
+        return c->assumed_limit;
+    n = nghttp2_session_get_remote_settings(c->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    return n ? n : 1; /* a peer that allows none would get a connection per request */
+}
+
+static bool conn_has_room(const struct h2c_conn *c)
+{
+    return c->live < conn_limit(c);
+}
+
+/* The connection for a new exchange: one with room under the peer's
+ * SETTINGS_MAX_CONCURRENT_STREAMS; when every one is at its limit, a new one,
+ * up to the cluster's tcp.maxConnections per endpoint, past which the exchange
+ * queues on the least busy (nghttp2 holds it until a stream closes). */
 static struct h2c_conn *conn_for(struct wp_worker *w, const struct wp_up_target *t)
 {
     char key[WP_H2C_KEY_MAX];
-    struct h2c_conn *c;
+    struct h2c_conn *c, *least = NULL;
     struct wp_up_target ct;
+    uint64_t n = 0;
 
     if (make_key(t, key, sizeof(key)) < 0)
         return NULL;
     for (struct wp_list *it = w->h2conns.next; it != &w->h2conns; it = it->next) {
         c = wp_container_of(it, struct h2c_conn, link);
-        if ((c->state == H2C_CONNECTING || c->state == H2C_READY) && strcmp(c->key, key) == 0)
-            return c;
+        if ((c->state == H2C_CONNECTING || c->state == H2C_READY) && !conn_full(c) &&
+            strcmp(c->key, key) == 0) {
+            if (conn_has_room(c))
+                return c;
+            n++;
+            /* to queue on, a connection whose peer limit is known (nghttp2 holds
+             * the streams back) beats one still connecting */
+            if (!least || (c->peer_settings && !least->peer_settings) ||
+                (c->peer_settings == least->peer_settings && c->live < least->live))
+                least = c;
+        }
     }
+    if (least && t->tcp && t->tcp->max_connections >= 0 && n >= (uint64_t)t->tcp->max_connections)
+        return least;
     if (!(c = calloc(1, sizeof(*c))))
         return NULL;
     c->w = w;
@@ -605,6 +694,8 @@ static struct h2c_conn *conn_for(struct wp_worker *w, const struct wp_up_target 
     wp_list_init(&c->pending);
     wp_list_init(&c->streams);
     c->goaway_last_id = INT32_MAX;
+    c->max_requests = t->max_requests;
+    c->assumed_limit = least ? conn_limit(least) : UINT32_MAX;
     c->idle_ms = t->idle_timeout_ms > 0 ? t->idle_timeout_ms : WP_H2C_DEFAULT_IDLE;
     c->flush_ev = event_new(w->base, -1, 0, flush_cb, c);
     c->timer = evtimer_new(w->base, timer_cb, c);
@@ -699,9 +790,20 @@ static struct wp_endpoint_stats *op_endpoint_stats(const struct wp_upstream *u)
     return ((const struct h2x *)u)->conn->eps;
 }
 
+static void op_send_trailers(struct wp_upstream *u, const struct wp_headers *trailers)
+{
+    struct h2x *x = (struct h2x *)u;
+    /* without a body the head ended the stream already: nothing can follow */
+    if (x->done || x->out_eof || !x->has_body)
+        return;
+    wp_headers_free(&x->req_trailers);
+    if (wp_headers_copy(&x->req_trailers, trailers) < 0)
+        wp_headers_free(&x->req_trailers);
+}
+
 static const struct wp_upstream_ops ops = {
     op_send_data, op_send_end, op_write_buffered, op_pause_response,
-    op_abort,     op_reused,   op_endpoint_stats,
+    op_abort,     op_reused,   op_endpoint_stats, op_send_trailers,
 };
 
 struct wp_upstream *wp_h2_client_start(struct wp_worker *w, const struct wp_up_sink *sink,
@@ -710,10 +812,10 @@ struct wp_upstream *wp_h2_client_start(struct wp_worker *w, const struct wp_up_s
                                        size_t max_headers)
 {
     struct h2x *x = calloc(1, sizeof(*x));
-    (void)max_header_bytes;
-    (void)max_headers;
     if (!x)
         return NULL;
+    x->max_header_bytes = max_header_bytes;
+    x->max_headers = max_headers;
     x->base.ops = &ops;
     x->w = w;
     x->sink = sink;
@@ -723,6 +825,7 @@ struct wp_upstream *wp_h2_client_start(struct wp_worker *w, const struct wp_up_s
     wp_response_head_init(&x->resp);
     x->resp.content_length = -1;
     wp_headers_init(&x->trailers);
+    wp_headers_init(&x->req_trailers);
     x->has_body = !(req->content_length == 0 || (req->content_length < 0 && !req->chunked));
     x->out_eof = !x->has_body; /* END_STREAM goes with the head */
     x->out = evbuffer_new();
@@ -737,6 +840,8 @@ struct wp_upstream *wp_h2_client_start(struct wp_worker *w, const struct wp_up_s
     x->conn = conn_for(w, t);
     if (!x->conn)
         goto fail;
+    x->conn->assigned++;
+    x->conn->live++;
     wp_list_insert_tail(&x->conn->pending, &x->link);
     event_del(x->conn->timer);
     schedule_flush(x->conn);
@@ -749,6 +854,12 @@ fail:
         evbuffer_free(x->out);
     free(x);
     return NULL;
+}
+
+bool wp_h2_client_waiting(const struct wp_upstream *u)
+{
+    const struct h2x *x = (const struct h2x *)u;
+    return !x->done && x->conn && x->conn->state == H2C_CONNECTING;
 }
 
 void wp_h2_client_shutdown(struct wp_worker *w)

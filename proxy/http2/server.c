@@ -51,7 +51,8 @@ struct h2s {
     bool too_large;
     bool head_done;
     struct evbuffer *out;
-    struct wp_headers trailers;
+    struct wp_headers trailers;     /* response trailers */
+    struct wp_headers req_trailers; /* request trailers, counted with the head */
     bool has_trailers;
     bool out_eof;
     bool data_deferred;
@@ -97,6 +98,7 @@ static void h2s_free(struct wp_deferred *d)
         wp_stream_free(st->s);
     wp_request_head_free(&st->req);
     wp_headers_free(&st->trailers);
+    wp_headers_free(&st->req_trailers);
     free(st->cookie);
     if (st->out)
         evbuffer_free(st->out);
@@ -480,6 +482,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, voi
     st->id = frame->hd.stream_id;
     wp_request_head_init(&st->req);
     wp_headers_init(&st->trailers);
+    wp_headers_init(&st->req_trailers);
     wp_list_insert_tail(&c->streams, &st->link);
     c->n_streams++;
     event_del(c->timer);
@@ -501,13 +504,18 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     const char *n = (const char *)name;
     int rc = 0;
 
-    if (!st || st->head_done || st->too_large)
-        return 0;                                /* request trailers are not forwarded */
+    if (!st || st->too_large)
+        return 0;
     st->header_bytes += namelen + valuelen + 32; /* RFC 9113's accounting */
     st->n_headers++;
     if (st->header_bytes > c->max_header_bytes || st->n_headers > c->max_headers) {
         st->too_large = true;
         return 0;
+    }
+    if (st->head_done) {
+        /* trailers: nghttp2 has refused pseudo-headers and connection fields */
+        rc = wp_headers_add(&st->req_trailers, n, namelen, (const char *)value, valuelen);
+        return rc < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
     }
     if (namelen && n[0] == ':') {
         if (namelen == 7 && memcmp(n, ":method", 7) == 0)
@@ -640,8 +648,16 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
             start_stream(c, st, end);
             return 0;
         }
-        if (end && st->s)
-            wp_stream_request_end(st->s); /* after trailers */
+        if (!end || !st->s)
+            return 0;
+        if (st->too_large) {
+            /* the trailers broke the head's budget (431, as for the head) */
+            wp_stream_request_error(st->s, 431, "request_trailers_too_large");
+            return 0;
+        }
+        if (st->req_trailers.len)
+            wp_stream_request_trailers(st->s, &st->req_trailers);
+        wp_stream_request_end(st->s);
         return 0;
     case NGHTTP2_DATA:
         if (end && st->s)

@@ -77,6 +77,35 @@ START_TEST(requests_and_retries)
 }
 END_TEST
 
+/* HTTP/2 exchanges waiting for their connection share http1MaxPendingRequests
+ * with the HTTP/1.1 queue. */
+START_TEST(h2_pending)
+{
+    struct weir_pc_connection_pool cp = pool(1, 3, UNLIMITED, UNLIMITED);
+    struct wp_cluster_limits l;
+    struct waiter w[2] = {{{.wake = wake}, 0}, {{.wake = wake}, 0}};
+    wp_limits_init(&l, &cp);
+    ck_assert(wp_limits_pending_begin(&l));
+    ck_assert(wp_limits_pending_begin(&l));
+    ck_assert_int_eq(wp_limits_connection_begin(&l, &w[0].wt), WP_LIMIT_GRANTED);
+    ck_assert_int_eq(wp_limits_connection_begin(&l, &w[1].wt), WP_LIMIT_QUEUED);
+    ck_assert(!wp_limits_pending_begin(&l)); /* 2 connecting + 1 queued */
+    wp_limits_pending_end(&l);
+    ck_assert(wp_limits_pending_begin(&l));
+    wp_limits_pending_end(&l);
+    wp_limits_pending_end(&l);
+    wp_limits_connection_end(&l); /* the queued one gets the connection */
+    ck_assert_int_eq(w[1].woken, 1);
+    ck_assert_uint_eq(l.pending, 0);
+    wp_limits_pending_end(&l); /* never below zero */
+    ck_assert_uint_eq(l.pending, 0);
+    /* no pool settings: never refused */
+    wp_limits_init(&l, NULL);
+    for (int i = 0; i < 100; i++)
+        ck_assert(wp_limits_pending_begin(&l));
+}
+END_TEST
+
 struct fixture {
     struct weir_pc_cluster c;
     struct weir_pc_endpoint ep[4];
@@ -209,6 +238,7 @@ int main(void)
     int failed;
     tcase_add_test(tc, connections_queue_then_overflow);
     tcase_add_test(tc, requests_and_retries);
+    tcase_add_test(tc, h2_pending);
     tcase_add_test(tc, eject_and_return);
     tcase_add_test(tc, gateway_errors);
     tcase_add_test(tc, max_ejection_percent);

@@ -196,9 +196,86 @@ START_TEST(parses_request)
         ck_assert(cap.req.keep_alive);
         ck_assert_int_eq((int)wp_headers_count(&cap.req.headers, "x-multi", 7), 2);
         ck_assert_ptr_null(wp_headers_get(&cap.req.headers, "host", 4));
-        ck_assert_ptr_null(wp_headers_get(&cap.req.headers, "trailer-a", 9)); /* dropped */
+        /* a trailer is not a head field: it is kept apart */
+        ck_assert_ptr_null(wp_headers_get(&cap.req.headers, "trailer-a", 9));
+        ck_assert_int_eq((int)parser.trailers.len, 1);
+        ck_assert_str_eq(wp_headers_get(&parser.trailers, "trailer-a", 9)->value, "x");
         ck_assert_int_eq((int)cap.body_len, 5);
         ck_assert(memcmp(cap.body, "abcde", 5) == 0);
+        finish();
+    }
+}
+END_TEST
+
+START_TEST(trailers)
+{
+    static const char head[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "1\r\nz\r\n0\r\n";
+    char in[20000];
+
+    for (int split = 0; split < 2; split++) {
+        /* several fields, OWS trimmed, names lower-cased; the next message starts clean */
+        start(WP_H1_REQUEST, 8192, 100);
+        snprintf(in, sizeof(in), "%sGrpc-Status: 0\r\nx-t:  v v \r\nx-t: w\r\n\r\n", head);
+        ck_assert(feed(in, split) > 0);
+        ck_assert(parser.message_done);
+        ck_assert_int_eq((int)parser.trailers.len, 3);
+        ck_assert_str_eq(parser.trailers.items[0].name, "grpc-status");
+        ck_assert_str_eq(parser.trailers.items[1].value, "v v");
+        ck_assert_int_eq((int)wp_headers_count(&parser.trailers, "x-t", 3), 2);
+        wp_h1_parser_next(&parser);
+        ck_assert_int_eq((int)parser.trailers.len, 0);
+        ck_assert(feed("GET / HTTP/1.1\r\nHost: a\r\n\r\n", split) > 0);
+        ck_assert_int_eq((int)parser.trailers.len, 0);
+        finish();
+
+        /* the same checks as head fields */
+        start(WP_H1_REQUEST, 8192, 100);
+        snprintf(in, sizeof(in), "%sx-t: a\x01b\r\n\r\n", head);
+        ck_assert(feed(in, split) < 0);
+        ck_assert_int_eq(parser.error_status, 400);
+        finish();
+        start(WP_H1_REQUEST, 8192, 100);
+        snprintf(in, sizeof(in), "%sx t: a\r\n\r\n", head);
+        ck_assert(feed(in, split) < 0);
+        ck_assert_int_eq(parser.error_status, 400);
+        finish();
+
+        /* one budget for head and trailers: fields... */
+        start(WP_H1_REQUEST, 8192, 4); /* host, transfer-encoding and two more */
+        snprintf(in, sizeof(in), "%sa: 1\r\nb: 2\r\n\r\n", head);
+        ck_assert(feed(in, split) > 0);
+        finish();
+        start(WP_H1_REQUEST, 8192, 4);
+        snprintf(in, sizeof(in), "%sa: 1\r\nb: 2\r\nc: 3\r\n\r\n", head);
+        ck_assert(feed(in, split) < 0);
+        ck_assert_int_eq(parser.error_status, 431);
+        finish();
+        /* ...and bytes: the head is 56 bytes, the trailer 1 + 4 + 4100 */
+        start(WP_H1_REQUEST, 4096, 100);
+        snprintf(in, sizeof(in), "%sx: %04100d\r\n\r\n", head, 0);
+        ck_assert(feed(in, split) < 0);
+        ck_assert_int_eq(parser.error_status, 431);
+        finish();
+        start(WP_H1_REQUEST, 4096, 100);
+        snprintf(in, sizeof(in), "%sx: %03900d\r\n\r\n", head, 0);
+        ck_assert(feed(in, split) > 0);
+        ck_assert_int_eq((int)parser.trailers.items[0].value_len, 3900);
+        finish();
+
+        /* responses: the same reading, 502 past the limits */
+        start(WP_H1_RESPONSE, 8192, 100);
+        ck_assert(feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+                       "grpc-status: 7\r\ngrpc-message: no\r\n\r\n",
+                       split) > 0);
+        ck_assert_int_eq((int)parser.trailers.len, 2);
+        ck_assert_str_eq(wp_headers_get(&parser.trailers, "grpc-status", 11)->value, "7");
+        finish();
+        start(WP_H1_RESPONSE, 8192, 2);
+        ck_assert(feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+                       "a: 1\r\nb: 2\r\n\r\n",
+                       split) < 0);
+        ck_assert_int_eq(parser.error_status, 502);
         finish();
     }
 }
@@ -251,6 +328,41 @@ START_TEST(upgrade_request)
     ck_assert_int_eq((int)n, (int)(strlen(s) - 7));
     ck_assert(cap.req.upgrade);
     ck_assert(wp_h1_parser_upgraded(&parser));
+    finish();
+}
+END_TEST
+
+/* An h2c upgrade is not taken: a plain HTTP/1.1 request, the connection reads on. */
+START_TEST(h2c_upgrade_not_taken)
+{
+    const char *s = "POST /a HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                    "Upgrade: H2C\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+                    "Content-Length: 3\r\n\r\nabc"
+                    "GET /b HTTP/1.1\r\nHost: a\r\n\r\n";
+    size_t first = strlen(s) - strlen("GET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+    for (int split = 0; split < 2; split++) {
+        start(WP_H1_REQUEST, 8192, 100);
+        ck_assert_int_eq((int)feed(s, split), (int)first); /* paused after the first */
+        ck_assert(!cap.req.upgrade);
+        ck_assert(!wp_h1_parser_upgraded(&parser));
+        ck_assert_int_eq((int)cap.body_len, 3);
+        wp_h1_parser_next(&parser);
+        ck_assert(feed(s + first, split) > 0);
+        ck_assert_str_eq(cap.req.path, "/b");
+        ck_assert_int_eq(cap.heads, 2);
+        finish();
+    }
+    /* h2c among other protocols: refused */
+    start(WP_H1_REQUEST, 8192, 100);
+    ck_assert(feed("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+                   "Upgrade: h2c\r\n\r\n",
+                   false) < 0);
+    ck_assert_int_eq(parser.error_status, 400);
+    finish();
+    /* h2c named without Connection: upgrade is no upgrade request at all */
+    start(WP_H1_REQUEST, 8192, 100);
+    ck_assert(feed("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c, websocket\r\n\r\n", false) > 0);
+    ck_assert(!cap.req.upgrade);
     finish();
 }
 END_TEST
@@ -331,6 +443,17 @@ START_TEST(write_heads)
     ck_assert_str_eq(out,
                      "HTTP/1.1 404 Not Found\r\ncontent-length: 3\r\nconnection: close\r\n\r\n");
     wp_response_head_free(&s);
+
+    out[0] = '\0';
+    ck_assert_int_eq(wp_h1_write_last_chunk(NULL, write_buf, out), 0);
+    ck_assert_str_eq(out, "0\r\n\r\n");
+    out[0] = '\0';
+    wp_headers_init(&s.headers);
+    wp_headers_add_str(&s.headers, "grpc-status", "0");
+    wp_headers_add_str(&s.headers, "x-t", "v");
+    ck_assert_int_eq(wp_h1_write_last_chunk(&s.headers, write_buf, out), 0);
+    ck_assert_str_eq(out, "0\r\ngrpc-status: 0\r\nx-t: v\r\n\r\n");
+    wp_headers_free(&s.headers);
 }
 END_TEST
 
@@ -344,9 +467,11 @@ int main(void)
     tcase_add_test(tc, refuses_bad_requests);
     tcase_add_test(tc, limits);
     tcase_add_test(tc, parses_request);
+    tcase_add_test(tc, trailers);
     tcase_add_test(tc, absolute_form);
     tcase_add_test(tc, pipelining_pauses);
     tcase_add_test(tc, upgrade_request);
+    tcase_add_test(tc, h2c_upgrade_not_taken);
     tcase_add_test(tc, responses);
     tcase_add_test(tc, write_heads);
     suite_add_tcase(s, tc);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "upstream/pool.h"
+
 struct wp_tls_client {
     SSL_CTX *ctx; /* NULL: unusable, see error */
     char *sni;    /* NULL: none sent */
@@ -161,6 +163,9 @@ static int build(struct wp_tls_client *tc, const struct weir_pc_cluster *c)
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (c->protocol == WEIR_PC_PROTO_HTTP2 || c->protocol == WEIR_PC_PROTO_GRPC)
         SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2", 3);
+    else if (wp_cluster_speaks_h2(c))
+        /* upgraded http: HTTP/2, and HTTP/1.1 for the WebSocket requests kept on it */
+        SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2\x08http/1.1", 12);
     else if (c->protocol == WEIR_PC_PROTO_HTTP)
         SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
 

@@ -66,6 +66,20 @@ void wp_limits_cancel(struct wp_cluster_limits *l, struct wp_limit_waiter *wt)
     l->pending--;
 }
 
+bool wp_limits_pending_begin(struct wp_cluster_limits *l)
+{
+    if (l->cp && !below(l->pending, l->cp->http1_max_pending_requests))
+        return false;
+    l->pending++;
+    return true;
+}
+
+void wp_limits_pending_end(struct wp_cluster_limits *l)
+{
+    if (l->pending)
+        l->pending--;
+}
+
 bool wp_limits_retry_begin(struct wp_cluster_limits *l)
 {
     if (l->cp && !below(l->retries, l->cp->max_retries))

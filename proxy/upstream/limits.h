@@ -13,6 +13,9 @@
  *   tcp.maxConnections    HTTP/1.1 upstream connections in use (one exchange
  *                         each). A request beyond it waits in the pending queue.
  *   http1MaxPendingRequests  length of that queue; one more is answered 503 UO.
+ *                         HTTP/2 exchanges waiting for their connection (TCP
+ *                         connect, TLS handshake) count toward it too, as Envoy
+ *                         counts every request waiting for a connection.
  *   maxRetries            streams of the cluster in a retry at once; a retry
  *                         beyond it is not attempted (the response carries UO).
  *
@@ -40,9 +43,9 @@ struct wp_cluster_limits {
     const struct weir_pc_connection_pool *cp; /* NULL: no limit */
     uint64_t requests;                        /* in flight */
     uint64_t connections;                     /* HTTP/1.1 connections in use */
-    uint64_t pending;                         /* waiting for a connection */
-    uint64_t retries;                         /* streams in a retry */
-    struct wp_list waiting;                   /* struct wp_limit_waiter, FIFO */
+    uint64_t pending;       /* waiting for a connection (queued HTTP/1.1, connecting HTTP/2) */
+    uint64_t retries;       /* streams in a retry */
+    struct wp_list waiting; /* struct wp_limit_waiter, FIFO */
 };
 
 enum wp_limit_verdict {
@@ -62,6 +65,11 @@ enum wp_limit_verdict wp_limits_connection_begin(struct wp_cluster_limits *l,
 void wp_limits_connection_end(struct wp_cluster_limits *l);
 /* A queued waiter that gives up (timeout, client gone). Safe when not queued. */
 void wp_limits_cancel(struct wp_cluster_limits *l, struct wp_limit_waiter *wt);
+
+/* An HTTP/2 exchange waits for its connection to be ready: false past
+ * http1MaxPendingRequests (503 UO). pending_end when it is ready or gone. */
+bool wp_limits_pending_begin(struct wp_cluster_limits *l);
+void wp_limits_pending_end(struct wp_cluster_limits *l);
 
 bool wp_limits_retry_begin(struct wp_cluster_limits *l);
 void wp_limits_retry_end(struct wp_cluster_limits *l);

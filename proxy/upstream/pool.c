@@ -332,6 +332,19 @@ void wp_upconn_release(struct wp_upconn *uc, bool reusable)
         wp_timer_arm_ms(uc->timer, uc->idle_timeout_ms);
 }
 
+bool wp_cluster_speaks_h2(const struct weir_pc_cluster *c)
+{
+    switch (c->protocol) {
+    case WEIR_PC_PROTO_HTTP2:
+    case WEIR_PC_PROTO_GRPC:
+        return true;
+    case WEIR_PC_PROTO_HTTP:
+        return c->connection_pool.h2_upgrade_policy == WEIR_PC_H2_UPGRADE;
+    default:
+        return false;
+    }
+}
+
 void wp_up_target_cluster(struct wp_up_target *t, const struct weir_pc_cluster *c)
 {
     const struct weir_pc_connection_pool *cp = &c->connection_pool;

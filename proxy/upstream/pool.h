@@ -96,6 +96,10 @@ struct wp_upconn {
     struct wp_deferred dfree;
 };
 
+/* Whether requests to the cluster go out over HTTP/2 (http/1 client or http2/client):
+ * protocol http2 or grpc, or http with h2UpgradePolicy upgrade. Upgrade/WebSocket
+ * requests are the caller's to keep on HTTP/1.1. */
+bool wp_cluster_speaks_h2(const struct weir_pc_cluster *c);
 /* Fills the cluster's connection settings (timeouts, keepalive, request cap). */
 void wp_up_target_cluster(struct wp_up_target *t, const struct weir_pc_cluster *c);
 /* Sets the address of an endpoint: an IP, or a DNS name for resolution: dns. */

@@ -50,6 +50,36 @@ class Conn:
         flags = END_HEADERS | (END_STREAM if end else 0)
         self.s.sendall(frame(HEADERS, flags, stream_id, encode_headers(fields)))
 
+    def headers(self, stream_id, fields, end=True):
+        """A HEADERS frame of plain fields: the request's trailers when sent after it."""
+        flags = END_HEADERS | (END_STREAM if end else 0)
+        self.s.sendall(frame(HEADERS, flags, stream_id, encode_headers(fields)))
+
+    def data(self, stream_id, payload, end=False):
+        self.s.sendall(frame(DATA, END_STREAM if end else 0, stream_id, payload))
+
+    def body(self, stream_id, timeout=10):
+        """The DATA payload of a stream up to its END_STREAM (None on a reset or a
+        close), and the types of the frames seen on it."""
+        import time
+        data, types = b"", []
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            f = self.read_frame()
+            if f is None:
+                return None, types
+            ftype, flags, sid, payload = f
+            if sid != stream_id:
+                continue
+            types.append(ftype)
+            if ftype == RST_STREAM:
+                return None, types
+            if ftype == DATA:
+                data += payload
+            if ftype in (DATA, HEADERS) and flags & END_STREAM:
+                return data, types
+        return None, types
+
     def rst(self, stream_id, code=8):  # CANCEL
         self.s.sendall(frame(RST_STREAM, 0, stream_id, struct.pack(">I", code)))
 
@@ -79,8 +109,10 @@ class Conn:
 class Server:
     """An HTTP/2 upstream that misbehaves on purpose. mode "refuse": the first
     request ever is refused (RST_STREAM REFUSED_STREAM); "goaway": the first
-    connection answers its first request with GOAWAY (last stream 0) and closes.
-    Everything else gets 200 "raw-ok"."""
+    connection answers its first request with GOAWAY (last stream 0) and closes;
+    "trailers": every answer ends with the trailer "x-raw-trailer: rt" and has no
+    content-length; "bigtrailers": with 60 trailer fields; "bighead": a head of 60
+    fields. Everything else gets 200 "raw-ok"."""
 
     def __init__(self, mode):
         import threading
@@ -138,6 +170,22 @@ class Server:
                     while c.read_frame() is not None:
                         pass  # read to the peer's close, so ours is no reset
                     return
+                many = encode_headers([("x-f%d" % i, "v") for i in range(60)])
+                if self.mode == "bighead":
+                    s.sendall(frame(HEADERS, END_HEADERS, sid, b"\x88" + many) +
+                              frame(DATA, END_STREAM, sid, b"raw-ok"))
+                    continue
+                if self.mode == "bigtrailers":
+                    s.sendall(frame(HEADERS, END_HEADERS, sid, b"\x88") +
+                              frame(DATA, 0, sid, b"raw-ok") +
+                              frame(HEADERS, END_HEADERS | END_STREAM, sid, many))
+                    continue
+                if self.mode == "trailers":
+                    s.sendall(frame(HEADERS, END_HEADERS, sid, b"\x88") +
+                              frame(DATA, 0, sid, b"raw-ok") +
+                              frame(HEADERS, END_HEADERS | END_STREAM, sid,
+                                    encode_headers([("x-raw-trailer", "rt")])))
+                    continue
                 s.sendall(frame(HEADERS, END_HEADERS, sid, b"\x88") +
                           frame(DATA, END_STREAM, sid, b"raw-ok"))
         except OSError:

@@ -2,8 +2,9 @@
 A unary call with its trailers, an error status carried in a trailers-only
 response, the route timeout as DEADLINE_EXCEEDED, a fault abort's grpcStatus, an
 unreachable upstream as UNAVAILABLE, concurrent calls multiplexed on one upstream
-connection, inbound gRPC to the local application, and request_protocol="grpc" in
-the metrics."""
+connection, inbound gRPC to the local application, request_protocol="grpc" in
+the metrics, and grpc-timeout as a deadline capped by the route timeout (wire
+checks with nghttp, which sets no deadline of its own)."""
 
 import sys
 
@@ -41,12 +42,29 @@ def serve(port):
         md = dict(context.invocation_metadata())
         return ("%s|%s" % (md.get("x-weir-test", ""), md.get("via", ""))).encode()
 
+    def wait(request, context):
+        time.sleep(1)
+        return b"waited"
+
+    def capped(request, context):
+        time.sleep(2)
+        return b"late"
+
+    def remaining(request, context):
+        # the deadline the server was given, from the grpc-timeout it received
+        left = context.time_remaining()
+        return b"none" if left is None else ("%.3f" % left).encode()
+
     handler = grpc.method_handlers_generic_handler("test.Echo", {
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
         "Fail": grpc.unary_unary_rpc_method_handler(fail),
         "Slow": grpc.unary_unary_rpc_method_handler(slow),
         "Fault": grpc.unary_unary_rpc_method_handler(unary),
         "Meta": grpc.unary_unary_rpc_method_handler(meta),
+        "Wait": grpc.unary_unary_rpc_method_handler(wait),
+        "Capped": grpc.unary_unary_rpc_method_handler(capped),
+        "Sleep": grpc.unary_unary_rpc_method_handler(capped),
+        "Remaining": grpc.unary_unary_rpc_method_handler(remaining),
     })
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
     server.add_generic_rpc_handlers((handler,))
@@ -76,6 +94,15 @@ def body(t, ctx):
 
     cfg.service(E, L, protocol="grpc", aliases=["echo"], http=[
         route(ce, name="slow", match=m("/test.Echo/Slow"), timeoutMs=300),
+        # the grpcio server would enforce grpc-timeout itself and race the proxy:
+        # these routes keep it from the server, so only the proxy can end the call
+        route(ce, name="capped", match=m("/test.Echo/Capped"), timeoutMs=1000,
+              headers={"request": {"remove": ["grpc-timeout"]}}),
+        route(ce, name="sleep", match=m("/test.Echo/Sleep"), timeoutMs=300,
+              headers={"request": {"remove": ["grpc-timeout"]}}),
+        route(ce, name="wait", match=m("/test.Echo/Wait"),
+              headers={"request": {"remove": ["grpc-timeout"]}}),
+        route(ce, name="remaining", match=m("/test.Echo/Remaining"), timeoutMs=800),
         route(ce, name="fault", match=m("/test.Echo/Fault"),
               fault={"abort": {"grpcStatus": 8, "percentage": 100}}),
         route(ce, name="default",
@@ -181,6 +208,85 @@ def body(t, ctx):
     # Unary, 1.5 MB, Meta, Fail, nghttp's Fail, curl's Fail, Slow, Fault, 200 concurrent
     t.ok(n == 208, "istio_requests_total{request_protocol=\"grpc\"} counts every call (%s)" % n,
          p.metrics()[-2000:])
+
+    # ---- grpc-timeout: the client's deadline, capped by the route timeout ----
+    def wire(method, timeout_header, http1=False):
+        """A call without a client-side deadline, so that only the proxy can end it:
+        (seconds, output)."""
+        hdrs = ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+        if timeout_header is not None:
+            hdrs += ["-H", "grpc-timeout: " + timeout_header]
+        t0 = time.time()
+        if http1:
+            st, h, b = wt.curl("http://127.0.0.1:%d/test.Echo/%s" % (L, method), "--http1.1",
+                               "-H", "Host: echo", *hdrs, "--data-binary", "@" + msg, timeout=10)
+            return time.time() - t0, (st, h, b)
+        r = subprocess.run(["nghttp", "-v", "-H", ":authority: echo", "-H", ":method: POST"] +
+                           hdrs + ["-d", msg, "http://127.0.0.1:%d/test.Echo/%s" % (L, method)],
+                           capture_output=True, text=True, timeout=20)
+        return time.time() - t0, r.stdout
+
+    def deadline_answer(out):
+        heads = re.findall(r"recv HEADERS frame <[^>]*flags=(0x[0-9a-f]+)", out)
+        return (heads == ["0x05"] and ":status: 200" in out and "grpc-status: 4" in out and
+                "grpc-message: upstream_response_timeout" in out and
+                "recv DATA frame" not in out)
+
+    before_ut = p.metric("istio_requests_total", {"destination_service": E,
+                                                  "response_flags": "UT"}) or 0
+    dt, out = wire("Wait", "200m")
+    t.ok(deadline_answer(out) and 0.15 < dt < 0.9,
+         "grpc-timeout 200m, no route timeout: trailers-only grpc-status 4 after %.2fs" % dt,
+         out[-3000:])
+    dt, out = wire("Capped", "250m")
+    t.ok(deadline_answer(out) and 0.2 < dt < 0.9,
+         "grpc-timeout 250m under a 1000 ms route timeout: the header wins (%.2fs)" % dt,
+         out[-3000:])
+    dt, out = wire("Sleep", "5S")
+    t.ok(deadline_answer(out) and 0.25 < dt < 1.5,
+         "grpc-timeout 5S over a 300 ms route timeout: the route wins (%.2fs)" % dt,
+         out[-3000:])
+    for bad in ("10", "5s", "123456789m", "0S", "-1S", "1.5S"):
+        dt, out = wire("Sleep", bad)
+        t.ok(deadline_answer(out) and 0.25 < dt < 1.5,
+             "malformed grpc-timeout %r ignored: the 300 ms route timeout applies (%.2fs)"
+             % (bad, dt), out[-3000:])
+    dt, out = wire("Wait", "abc")
+    t.ok("grpc-status: 0" in out and "grpc-status: 4" not in out and dt >= 0.9,
+         "malformed grpc-timeout and no route timeout: the call completes (%.2fs)" % dt,
+         out[-3000:])
+    dt, res = wire("Wait", "300m", http1=True)
+    st, h, b = res
+    t.ok(st == 200 and h.get("grpc-status") == "4" and h.get("x-weir-response-flags") == "UT"
+         and 0.2 < dt < 0.9,
+         "an HTTP/1.1 gRPC client's grpc-timeout bounds the call too (%.2fs)" % dt, (st, h, b))
+
+    code, resp, _, _ = call("Remaining", timeout=5)
+    t.ok(code == grpc.StatusCode.OK and resp != b"none" and 0.5 < float(resp) <= 0.8,
+         "the upstream is given the route's shorter deadline (%s s left)" % resp, (code, resp))
+    code, resp, _, _ = call("Remaining", timeout=0.6)
+    t.ok(code == grpc.StatusCode.OK and resp != b"none" and 0.3 < float(resp) <= 0.65,
+         "a client deadline under the route's reaches the upstream (%s s left)" % resp,
+         (code, resp))
+    code, _, _, _ = call("Wait", timeout=0.3)
+    t.ok(code == grpc.StatusCode.DEADLINE_EXCEEDED, "grpcio client with a 300 ms deadline: "
+         "DEADLINE_EXCEEDED", code)
+
+    time.sleep(0.5)
+    lines = [e for e in p.access_lines() if e.get("path") in ("/test.Echo/Wait",
+                                                              "/test.Echo/Capped",
+                                                              "/test.Echo/Sleep")]
+    timed_out = [e for e in lines if e.get("response_flags") == "UT"]
+    t.ok(len(timed_out) == 10 and all(e.get("response_code") == 200 and
+                                     e.get("response_code_details") ==
+                                     "upstream_response_timeout" for e in timed_out),
+         "the access log shows the deadline as UT with status 200", lines)
+    ut = p.metric("istio_requests_total", {"destination_service": E, "response_flags": "UT",
+                                           "request_protocol": "grpc"}) or 0
+    # 200m, 250m, 5S, six malformed values, HTTP/1.1; the grpcio call may race the client
+    t.ok(ut - before_ut in (10, 11), "istio_requests_total{response_flags=\"UT\"} counts "
+         "every deadline (%s)" % (ut - before_ut), p.metrics()[-2000:])
+
     ch.close()
     server.stop(0)
 

@@ -12,6 +12,7 @@ it), unless a request header asks for something else:
   x-test-chunks: N          answer a chunked body of N pieces, x-test-chunk-delay-ms apart
   x-test-no-length: 1       answer without content-length, closing to end the body
   x-test-size: N            answer a body of N bytes (a repeating pattern)
+  x-test-trailers: a=1,b=2  answer the echo chunked, with these trailer fields
   upgrade: websocket        answer 101, then echo every byte back
 
 It also serves a TCP echo mode (see TcpEchoServer): read until the client's EOF,
@@ -69,7 +70,8 @@ def read_head(f):
         lines.append(line.rstrip(b"\r\n").decode("latin-1"))
 
 
-def read_body(f, headers):
+def read_body(f, headers, trailers=None):
+    """The body; a chunked body's trailer fields go to `trailers` as [name, value]."""
     te = headers.get("transfer-encoding", "").lower()
     if te == "chunked":
         body = b""
@@ -83,6 +85,9 @@ def read_body(f, headers):
                     t = f.readline()
                     if t in (b"\r\n", b"\n", b""):
                         break
+                    if trailers is not None:
+                        k, _, v = t.decode("latin-1").rstrip("\r\n").partition(":")
+                        trailers.append([k.strip().lower(), v.strip()])
                 return body
             body += f.read(size)
             f.readline()
@@ -119,7 +124,8 @@ class Handler(socketserver.StreamRequestHandler):
                 header_list.append([k.strip().lower(), v.strip()])
             if headers.get("expect", "").lower() == "100-continue":
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            body = read_body(self.rfile, headers)
+            trailers = []
+            body = read_body(self.rfile, headers, trailers)
             if body is None:
                 return
             req_on_conn += 1
@@ -159,6 +165,7 @@ class Handler(socketserver.StreamRequestHandler):
                 "header_list": header_list,
                 "body_len": len(body),
                 "body_sha": __import__("hashlib").sha256(body).hexdigest(),
+                "trailers": trailers,
                 "peer": self.client_address[0],
                 "connection": conn_no,
                 "request_on_connection": req_on_conn,
@@ -167,7 +174,15 @@ class Handler(socketserver.StreamRequestHandler):
             keep = headers.get("connection", "").lower() != "close"
             chunks = int(headers.get("x-test-chunks", "0") or 0)
             size = int(headers.get("x-test-size", "0") or 0)
-            if size:
+            if headers.get("x-test-trailers"):
+                fields = [f.partition("=") for f in headers["x-test-trailers"].split(",")]
+                self.wfile.write(("HTTP/1.1 %d X\r\ncontent-type: application/json\r\n"
+                                  "transfer-encoding: chunked\r\n\r\n%x\r\n" % (status, len(out))
+                                  ).encode() + out + b"\r\n0\r\n" +
+                                 "".join("%s: %s\r\n" % (k, v) for k, _, v in fields).encode() +
+                                 b"\r\n")
+                self.wfile.flush()
+            elif size:
                 self.wfile.write(("HTTP/1.1 %d X\r\ncontent-type: application/octet-stream\r\n"
                                   "content-length: %d\r\n\r\n" % (status, size)).encode())
                 block = bytes(range(256)) * 256
