@@ -235,24 +235,7 @@ static void warn(const char *what, const char *where)
 void wp_snapshot_warn_unsupported(const struct wp_snapshot *s, const struct wp_identity *id)
 {
     const struct weir_proxy_config *cfg = s->cfg;
-    const char *cors = NULL, *h2 = NULL;
 
-    for (size_t i = 0; i < cfg->n_services; i++) {
-        const struct weir_pc_service *svc = &cfg->services[i];
-        for (size_t p = 0; p < svc->n_ports; p++) {
-            const struct weir_pc_port *sp = &svc->ports[p];
-            if (!h2 && (sp->protocol == WEIR_PC_PROTO_HTTP2 || sp->protocol == WEIR_PC_PROTO_GRPC))
-                h2 = svc->host;
-            for (size_t r = 0; r < sp->n_http && !cors; r++) {
-                if (sp->http[r].cors)
-                    cors = svc->host;
-            }
-        }
-    }
-    if (h2)
-        warn("http2/grpc ports (HTTP/1.1 requests are served; HTTP/2 passes through as TCP)", h2);
-    if (cors)
-        warn("corsPolicy", cors);
     for (size_t i = 0; i < cfg->n_rate_limits; i++) {
         const struct weir_pc_rate_limit *rl = &cfg->rate_limits[i];
         if (!rl->selector || weir_pc_selector_matches(&rl->selector->match_labels, &id->labels)) {
