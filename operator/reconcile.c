@@ -1,6 +1,9 @@
 #include "reconcile.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -429,6 +432,74 @@ static void nap(struct weir_op_reconciler *r, double seconds)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* Runs the part of a batch whose keys are listed in idx. */
+static void reconcile_part(struct weir_op_reconciler *r, const char *const *keys, const size_t *idx,
+                           size_t n, const char **part, enum weir_op_result *res,
+                           enum weir_op_result *out)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; i < n; i++)
+        part[i] = keys[idx[i]];
+    weir_op_reconcile_batch(r, part, n, res);
+    for (size_t i = 0; i < n; i++)
+        out[idx[i]] = res[i];
+}
+
+/* A batch larger than a scope: its namespaces that export nothing go in
+ * scoped batches of SCOPED_MAX, the others in one batch of their own, so
+ * that what a reconcile holds follows the part, not the cluster, and the
+ * first sync of a large mesh is not one translation of everything held
+ * through thousands of writes. */
+static void reconcile_split(struct weir_op_reconciler *r, const char *const *keys, size_t n,
+                            enum weir_op_result *out)
+{
+    size_t *priv = NULL, *rest = NULL, n_priv = 0, n_rest = 0;
+    const char **part = NULL;
+    enum weir_op_result *res = NULL;
+
+    if (n <= SCOPED_MAX || r->o.no_scoped) {
+        weir_op_reconcile_batch(r, keys, n, out);
+        goto trim;
+    }
+    priv = malloc(n * sizeof(*priv));
+    rest = malloc(n * sizeof(*rest));
+    part = malloc(n * sizeof(*part));
+    res = malloc(n * sizeof(*res));
+    if (!priv || !rest || !part || !res) {
+        free(priv);
+        free(rest);
+        free(part);
+        free(res);
+        weir_op_reconcile_batch(r, keys, n, out);
+        goto trim;
+    }
+    /* keys are sorted; each part keeps their order */
+    for (size_t i = 0; i < n; i++) {
+        if (weir_op_watchers_private(r->o.watchers, keys[i]))
+            priv[n_priv++] = i;
+        else
+            rest[n_rest++] = i;
+    }
+    reconcile_part(r, keys, rest, n_rest, part, res, out);
+    for (size_t i = 0; i < n_priv; i += SCOPED_MAX)
+        reconcile_part(r, keys, priv + i, n_priv - i < SCOPED_MAX ? n_priv - i : SCOPED_MAX, part,
+                       res, out);
+    free(priv);
+    free(rest);
+    free(part);
+    free(res);
+trim:
+#ifdef __GLIBC__
+    /* A translation frees hundreds of megabytes of small blocks at once;
+     * glibc keeps them mapped unless asked, and the operator's resident size
+     * would stay at its largest reconcile's. */
+    if (n > SCOPED_MAX)
+        malloc_trim(0);
+#endif
+    return;
+}
+
 static void *run(void *arg)
 {
     struct weir_op_reconciler *r = arg;
@@ -456,7 +527,7 @@ static void *run(void *arg)
         size_t n = weir_op_queue_get_batch(r->o.queue, keys, max, 0.5);
         if (!n)
             continue;
-        weir_op_reconcile_batch(r, keys, n, out);
+        reconcile_split(r, keys, n, out);
         for (size_t i = 0; i < n; i++) {
             switch (out[i]) {
             case WEIR_OP_OK:

@@ -127,6 +127,30 @@ until (($(configmaps) >= namespaces)); do
 done
 first_sync=$(since "$t")
 echo "weir-operator wrote all $namespaces ConfigMaps $first_sync s after it started"
+# The changes are timed on an idle operator: its queue empty and no write
+# (config or status) for 5 s, so that a sample never waits behind the first
+# sync's status writes.
+writes() {
+	curl -fsS --max-time 5 "http://127.0.0.1:$port/metrics" | awk '
+		$1 == "weir_operator_queue_depth" { q = $2 }
+		$1 == "weir_operator_config_writes_total" || $1 == "weir_operator_status_writes_total" { w += $2 }
+		END { print q + 0, w + 0 }'
+}
+last=
+quiet=0
+until ((quiet >= 10)); do
+	if ! kill -0 "$op_pid" 2>/dev/null || (($(date +%s) > deadline + 600)); then
+		echo "apply.sh: the operator did not settle; its log ends with:" >&2
+		tail -n 20 "$work/operator.log" >&2
+		exit 1
+	fi
+	read -r depth count < <(writes)
+	if [[ $depth == 0 && $count == "$last" ]]; then quiet=$((quiet + 1)); else quiet=0; fi
+	last=$count
+	sleep 0.5
+done
+settled=$(since "$t")
+echo "weir-operator idle $settled s after it started ($last writes: configs and statuses)"
 
 shared=
 [[ $visibility == namespace ]] && shared=10
@@ -147,12 +171,13 @@ fi
 echo "| weir-operator, $namespaces namespaces, $((namespaces * 10)) Services, $shape | value |"
 echo "|---|---|"
 echo "| first sync: every ConfigMap written after start | $first_sync s |"
+echo "| every status written too, the operator idle | $settled s |"
 echo "| VirtualService change to its namespace's ConfigMap, p50 / p99 / max ($changes changes) | ${s[1]} / ${s[3]} / ${s[5]} ms |"
 echo "| the same to every namespace's ConfigMap, p50 / p99 / max | ${s[7]} / ${s[9]} / ${s[11]} ms |"
 echo "| operator RSS now / peak (VmHWM) | $rss / $hwm MiB |"
 echo "| operator flags | ${op_flags[*]:-(defaults)} |"
 {
-	echo "# namespaces=$namespaces visibility=$visibility changes=$changes first_sync_s=$first_sync rss_mib=$rss hwm_mib=$hwm flags=${op_flags[*]:-}"
+	echo "# namespaces=$namespaces visibility=$visibility changes=$changes first_sync_s=$first_sync settled_s=$settled rss_mib=$rss hwm_mib=$hwm flags=${op_flags[*]:-}"
 	echo "# ${s[*]}"
 } >>"$csv"
 echo

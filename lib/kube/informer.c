@@ -167,6 +167,8 @@ static void maybe_resync(struct weir_kube_informer *inf)
 static void trim(const struct weir_kube_informer *inf, json_t *obj)
 {
     json_t *md = json_object_get(obj, "metadata");
+    if (inf->opts.transform)
+        inf->opts.transform(obj);
     if (!inf->opts.strip_managed_fields || !json_is_object(md))
         return;
     json_object_del(md, "managedFields");

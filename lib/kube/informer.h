@@ -94,6 +94,10 @@ struct weir_kube_informer_options {
      * size, and nothing a controller reads (client-go's informers offer the
      * same transform). */
     bool strip_managed_fields;
+    /* Called on every object before it is cached (after the stripping
+     * above), to drop what the consumer never reads; may be NULL. It must
+     * keep metadata.name, namespace and resourceVersion. */
+    void (*transform)(json_t *obj);
 };
 
 struct weir_kube_informer_stats {
