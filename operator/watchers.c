@@ -475,8 +475,13 @@ int weir_op_watchers_new(const struct weir_op_watchers_options *opts, struct wei
             io.namespace = w->ns;
             io.field_selector = w->field_selector;
         }
-        if (i == WEIR_OP_W_PROXY_CONFIGMAPS)
+        if (i == WEIR_OP_W_PROXY_CONFIGMAPS) {
             io.label_selector = MANAGED_SELECTOR;
+            io.transform = weir_op_configmap_slim;
+            /* each may be up to 1 MiB: pages of 500 would be answers of
+             * hundreds of megabytes, held whole while they are parsed */
+            io.page_size = 16;
+        }
         w->args[i] = (struct handler_arg){w, (enum weir_op_watch)i};
         struct weir_kube_informer_handlers h = {on_add, on_update, on_delete, &w->args[i]};
         if (weir_kube_informer_new(opts->client, &io, &h, &w->inf[i], &err) != 0) {

@@ -54,6 +54,48 @@ bool weir_op_configmap_is_ours(const json_t *cm)
            strcmp(by, WEIR_OP_MANAGED_BY) == 0;
 }
 
+/* Where weir_op_configmap_slim() leaves the digest of the data it drops. */
+#define DIGEST_MEMBER "weirProxyConfigDigest"
+
+void weir_op_configmap_slim(json_t *cm)
+{
+    const json_t *d = data_of(cm);
+    if (!json_is_string(d))
+        return;
+    size_t len = json_string_length(d);
+    json_t *digest = json_pack("{s:I, s:I}", "bytes", (json_int_t)len, "fnv1a",
+                               (json_int_t)weir_op_fnv1a(json_string_value(d), len));
+    if (digest && json_object_set_new(cm, DIGEST_MEMBER, digest) == 0)
+        json_object_del(json_object_get(cm, "data"), WEIR_OP_CONFIGMAP_KEY);
+}
+
+static bool digest_is(const json_t *cm, size_t len, uint64_t fnv)
+{
+    const json_t *g = json_object_get(cm, DIGEST_MEMBER);
+    return json_is_object(g) &&
+           json_integer_value(json_object_get(g, "bytes")) == (json_int_t)len &&
+           (uint64_t)json_integer_value(json_object_get(g, "fnv1a")) == fnv;
+}
+
+/* Whether the cached ConfigMap holds exactly these bytes: compared with the
+ * data itself, or with the digest weir_op_configmap_slim() left. */
+static bool holds(const json_t *cm, const char *data, size_t len, uint64_t fnv)
+{
+    const json_t *d = data_of(cm);
+    if (json_is_string(d))
+        return json_string_length(d) == len && memcmp(json_string_value(d), data, len) == 0;
+    return digest_is(cm, len, fnv);
+}
+
+/* The same against what the memo kept of the bytes (length and digest). */
+static bool holds_digest(const json_t *cm, size_t len, uint64_t fnv)
+{
+    const json_t *d = data_of(cm);
+    if (json_is_string(d))
+        return json_string_length(d) == len && weir_op_fnv1a(json_string_value(d), len) == fnv;
+    return digest_is(cm, len, fnv);
+}
+
 enum weir_op_write_decision weir_op_write_decide(const json_t *current, const char *revision,
                                                  const char *data, size_t len,
                                                  const struct weir_op_written *memo,
@@ -64,14 +106,12 @@ enum weir_op_write_decision weir_op_write_decide(const json_t *current, const ch
     /* the API server counts keys and values */
     if (len + strlen(WEIR_OP_CONFIGMAP_KEY) > max_bytes)
         return WEIR_OP_WRITE_TOO_LARGE;
-    if (memo && strcmp(memo->revision, revision) == 0 && memo->bytes == len &&
-        memo->digest == weir_op_fnv1a(data, len))
+    uint64_t fnv = weir_op_fnv1a(data, len);
+    if (memo && strcmp(memo->revision, revision) == 0 && memo->bytes == len && memo->digest == fnv)
         return WEIR_OP_WRITE_SKIP;
     if (current && weir_op_configmap_is_ours(current)) {
         const char *rev = annotation(current, WEIR_OP_REVISION_ANNOTATION);
-        const json_t *d = data_of(current);
-        if (rev && strcmp(rev, revision) == 0 && json_is_string(d) &&
-            json_string_length(d) == len && memcmp(json_string_value(d), data, len) == 0)
+        if (rev && strcmp(rev, revision) == 0 && holds(current, data, len, fnv))
             return WEIR_OP_WRITE_SKIP;
     }
     return WEIR_OP_WRITE_APPLY;
@@ -363,10 +403,7 @@ bool weir_op_writer_observe(struct weir_op_writer *w, const json_t *cm, bool del
     struct weir_op_written *m = weir_op_strmap_get(&w->memo, ns);
     if (m && !deleted && weir_op_configmap_is_ours(cm)) {
         const char *rev = annotation(cm, WEIR_OP_REVISION_ANNOTATION);
-        const json_t *d = data_of(cm);
-        ours = rev && strcmp(rev, m->revision) == 0 && json_is_string(d) &&
-               json_string_length(d) == m->bytes &&
-               weir_op_fnv1a(json_string_value(d), m->bytes) == m->digest;
+        ours = rev && strcmp(rev, m->revision) == 0 && holds_digest(cm, m->bytes, m->digest);
     }
     if (!ours)
         free(weir_op_strmap_remove(&w->memo, ns));

@@ -79,6 +79,11 @@ enum weir_op_write_decision weir_op_write_decide(const json_t *current, const ch
 /* The ConfigMap to apply; NULL when out of memory. */
 json_t *weir_op_configmap_build(const char *ns, const char *revision, const char *data);
 
+/* The managed ConfigMaps' informer transform: the proxy config (up to 1 MiB
+ * per namespace) is replaced by its length and digest, all the writer needs
+ * to know whether the cluster holds what it would write. */
+void weir_op_configmap_slim(json_t *cm);
+
 /* Whether a ConfigMap is one the writer manages (name and label). */
 bool weir_op_configmap_is_ours(const json_t *cm);
 

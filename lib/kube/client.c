@@ -822,8 +822,13 @@ int weir_kube_list(struct weir_kube_client *c, const struct weir_kube_resource *
         }
         json_array_foreach(items, i, item)
         {
-            if (set_type_meta(item, api_version, kind) != 0 ||
-                json_array_append(out->items, item) != 0) {
+            if (set_type_meta(item, api_version, kind) != 0) {
+                rc = weir_kube_error_set(err, WEIR_KUBE_ERR_NOMEM, NULL, NULL);
+                break;
+            }
+            if (opts && opts->each)
+                opts->each(item, opts->each_arg);
+            if (json_array_append(out->items, item) != 0) {
                 rc = weir_kube_error_set(err, WEIR_KUBE_ERR_NOMEM, NULL, NULL);
                 break;
             }

@@ -105,6 +105,11 @@ struct weir_kube_list_options {
     long limit;                 /* page size; 0: one page of whatever the server sends */
     const char *resource_version;
     const atomic_bool *cancel;
+    /* Called on each item as its page arrives (apiVersion and kind set), so
+     * that a caller trimming objects never holds a whole untrimmed list; may
+     * be NULL. */
+    void (*each)(json_t *item, void *arg);
+    void *each_arg;
 };
 
 struct weir_kube_list_result {

@@ -18,6 +18,7 @@
 
 struct client_lw {
     struct weir_kube_client *client;
+    struct weir_kube_informer *inf; /* for trim() */
     const struct weir_kube_resource *res;
     const char *ns, *label_selector, *field_selector; /* the informer's copies */
     long page_size;
@@ -50,6 +51,30 @@ struct weir_kube_informer {
     uint64_t rng;
 };
 
+#define LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
+
+/* The object as cached (options.strip_managed_fields). */
+static void trim(const struct weir_kube_informer *inf, json_t *obj)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    if (inf->opts.transform)
+        inf->opts.transform(obj);
+    if (!inf->opts.strip_managed_fields || !json_is_object(md))
+        return;
+    json_object_del(md, "managedFields");
+    json_t *ann = json_object_get(md, "annotations");
+    if (json_is_object(ann) && json_object_get(ann, LAST_APPLIED)) {
+        json_object_del(ann, LAST_APPLIED);
+        if (!json_object_size(ann))
+            json_object_del(md, "annotations");
+    }
+}
+
+static void trim_item(json_t *item, void *arg)
+{
+    trim(arg, item);
+}
+
 /* ---- the default list-watch: the API server through the client ---------------------- */
 
 static int client_list(void *arg, const atomic_bool *cancel, json_t **items, char **rv,
@@ -62,6 +87,8 @@ static int client_list(void *arg, const atomic_bool *cancel, json_t **items, cha
         .field_selector = l->field_selector,
         .limit = l->page_size,
         .cancel = cancel,
+        .each = trim_item,
+        .each_arg = l->inf,
     };
     int rc = weir_kube_list(l->client, l->res, l->ns, &o, &res, err);
     if (rc != 0)
@@ -159,25 +186,6 @@ static void maybe_resync(struct weir_kube_informer *inf)
         inf->h.on_update(inf->h.arg, snap.items[i], snap.items[i]);
     weir_kube_snapshot_free(&snap);
     stat_add(inf, &inf->stats.resyncs);
-}
-
-#define LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
-
-/* The object as cached (options.strip_managed_fields). */
-static void trim(const struct weir_kube_informer *inf, json_t *obj)
-{
-    json_t *md = json_object_get(obj, "metadata");
-    if (inf->opts.transform)
-        inf->opts.transform(obj);
-    if (!inf->opts.strip_managed_fields || !json_is_object(md))
-        return;
-    json_object_del(md, "managedFields");
-    json_t *ann = json_object_get(md, "annotations");
-    if (json_is_object(ann) && json_object_get(ann, LAST_APPLIED)) {
-        json_object_del(ann, LAST_APPLIED);
-        if (!json_object_size(ann))
-            json_object_del(md, "annotations");
-    }
 }
 
 /* ---- applying a list ------------------------------------------------------------------- */
@@ -572,6 +580,7 @@ int weir_kube_informer_new(struct weir_kube_client *client,
         return rc;
     }
     l->client = client;
+    l->inf = *out;
     l->res = opts->resource;
     l->ns = (*out)->ns;
     l->label_selector = (*out)->label_selector;

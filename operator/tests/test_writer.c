@@ -55,6 +55,17 @@ START_TEST(test_decide)
     ck_assert_int_eq(weir_op_write_decide(same, REV_A, data, len, &memo, len + 16),
                      WEIR_OP_WRITE_TOO_LARGE);
     ck_assert_str_eq(weir_op_write_decision_name(WEIR_OP_WRITE_TOO_LARGE), "too-large");
+    /* as the informer caches them: the data replaced by its length and digest */
+    weir_op_configmap_slim(same);
+    weir_op_configmap_slim(edited);
+    ck_assert_ptr_null(json_object_get(json_object_get(same, "data"), WEIR_OP_CONFIGMAP_KEY));
+    ck_assert_int_eq(json_integer_value(
+                         json_object_get(json_object_get(same, "weirProxyConfigDigest"), "bytes")),
+                     (json_int_t)len);
+    ck_assert_int_eq(weir_op_write_decide(same, REV_A, data, len, NULL, 0), WEIR_OP_WRITE_SKIP);
+    ck_assert_int_eq(weir_op_write_decide(edited, REV_A, data, len, NULL, 0), WEIR_OP_WRITE_APPLY);
+    ck_assert_int_eq(weir_op_write_decide(same, REV_A, "{\"a\":3}", len, NULL, 0),
+                     WEIR_OP_WRITE_APPLY);
     json_decref(same);
     json_decref(other_rev);
     json_decref(edited);
