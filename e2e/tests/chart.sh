@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Helm chart (charts/weir) on the real control plane of e2e/cluster:
+# The Helm chart (charts/weir) on the real control plane of e2e/cluster, and
+# weir-operator running as its pod would, with nothing but the chart's RBAC:
 #
 #   - `helm install` succeeds and every object exists: CRDs Established,
 #     ServiceAccounts, RBAC, Deployments (2 operator replicas), Services, the
@@ -7,14 +8,31 @@
 #     config. There is no kubelet or scheduler here, so the pods are created
 #     by the real Deployment and ReplicaSet controllers and stay Pending; this
 #     checks the objects, never pod readiness.
+#   - a token for the chart's weir-operator ServiceAccount (kubectl create
+#     token, the API server's audience, bound to a Secret) authenticates as
+#     system:serviceaccount:NS:weir-operator and is refused what the chart
+#     does not grant (listing Secrets: 403);
+#   - weir-operator in a private mount namespace, that token, the cluster CA
+#     and the namespace bind-mounted on
+#     /var/run/secrets/kubernetes.io/serviceaccount, KUBERNETES_SERVICE_HOST
+#     and _PORT set, no KUBECONFIG and no --namespace: it takes its in-cluster
+#     configuration and, with only the chart's RBAC, lists and watches
+#     everything (/readyz), takes the Lease in the release namespace, writes
+#     the ConfigMap (server-side apply) with the chart's trust domain, sets
+#     statuses, emits a Warning Event for an invalid VirtualService, deletes
+#     the ConfigMap of a namespace leaving the mesh, and logs no 403;
+#   - token rotation: a new token replaces the file, the old one is revoked
+#     (its Secret deleted: 401); the operator keeps its Lease and reconciles
+#     the next change, with no 401 logged.
 #
 # The test namespaces are excluded from the chart's webhooks
 # (webhook.excludedNamespaces): the webhook has no pod to answer, and
 # failurePolicy is Fail. Everything created is deleted on exit (release,
-# namespaces, CRDs this suite installed).
+# namespaces, CRDs this suite installed). Needs root for the mount namespace.
 #
 # Output is TAP-like; the last line is "N passed, M failed"; the exit status is
-# non-zero if a check failed. Environment: WEIR_OPERATOR_TIMEOUT (30 s per wait).
+# non-zero if a check failed. Environment: WEIR_BUILD (as e2e/run.sh sets it),
+# WEIR_OPERATOR_TIMEOUT (30 s per wait).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,18 +41,25 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 . "$ROOT/e2e/cluster/env.sh"
 # shellcheck source-path=SCRIPTDIR/../.. source=e2e/cluster/lib.sh
 . "$ROOT/e2e/cluster/lib.sh"
+# shellcheck source-path=SCRIPTDIR/../.. source=e2e/install/lib.sh
+. "$ROOT/e2e/install/lib.sh"
 
-for tool in curl jq; do
+for tool in curl jq openssl unshare setsid; do
 	command -v "$tool" >/dev/null || die "$tool not found (see scripts/install-deps.sh)"
 done
+(($(id -u) == 0)) || die "needs root: the operator runs in a mount namespace of its own"
 
+BUILD="${WEIR_BUILD:-${WEIR_BUILD_DIR:-$ROOT/build-test}}"
+OPERATOR="$BUILD/operator/weir-operator"
 TIMEOUT="${WEIR_OPERATOR_TIMEOUT:-30}"
 ID="$(date +%s)-$$"
 REL="weir-chart-$ID"  # release and its namespace
 MESH="weir-chart-mesh-$ID"
 MESH2="weir-chart-leave-$ID"
 TRUST_DOMAIN="chart.weir.test"
+OPNAME=weir-chart-operator
 WORK=$(mktemp -d)
+SA="$WORK/serviceaccount"
 STARTED_CLUSTER=0
 INSTALLED=0
 CREATED_CRDS=()
@@ -67,6 +92,7 @@ last_out() { tail -n 8 "$WORK/last.out" 2>/dev/null || true; }
 cleanup() {
 	local rc=$?
 	set +e
+	weir_proc_stop "$OPNAME" 10
 	if [[ -s $KUBECONFIG ]] && k get --raw /readyz >/dev/null 2>&1; then
 		{
 			((INSTALLED)) && "$HELM" uninstall "$REL" -n "$REL" --wait --timeout 60s
@@ -77,6 +103,10 @@ cleanup() {
 			((${#CREATED_CRDS[@]})) &&
 				k delete crd "${CREATED_CRDS[@]}" --ignore-not-found --wait=true --timeout=60s
 		} >"$WORK/cleanup.log" 2>&1
+	fi
+	if ((FAILED)) && [[ -s $WEIR_EXTRA_LOGS/$OPNAME.log ]]; then
+		echo "# ---- last lines of $OPNAME.log ----"
+		tail -n 25 "$WEIR_EXTRA_LOGS/$OPNAME.log" | sed 's/^/#   /'
 	fi
 	rm -rf "$WORK"
 	((STARTED_CLUSTER)) && { "$ROOT/e2e/cluster/down" >/dev/null || true; }
@@ -100,6 +130,17 @@ else
 	STARTED_CLUSTER=1
 fi
 [[ -x $HELM ]] || die "$HELM not built (e2e/cluster/build.sh)"
+if [[ -f $BUILD/build.ninja ]] && grep -q 'weir-operator' "$BUILD/build.ninja"; then
+	cmake --build "$BUILD" --target weir-operator >"$WORK/build.log" 2>&1 ||
+		{ cat "$WORK/build.log" >&2; die "building weir-operator failed"; }
+fi
+[[ -x $OPERATOR ]] || die "$OPERATOR not found (set WEIR_BUILD to a build with operator/)"
+SERVER=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+API_HOST=$(sed -E 's|https://([^:/]+):([0-9]+).*|\1|' <<<"$SERVER")
+API_PORT=$(sed -E 's|https://([^:/]+):([0-9]+).*|\2|' <<<"$SERVER")
+CA="$WEIR_CLUSTER_DIR/pki/ca.crt"
+# the API server's audience: its service-account issuer (up's flags)
+AUDIENCE=$(tr '\0' '\n' <"$WEIR_PIDS/kube-apiserver.args" | sed -n 's/^--service-account-issuer=//p')
 
 # ---- helm install ------------------------------------------------------------------
 for f in "$ROOT"/charts/weir/crds/*.yaml; do
@@ -163,4 +204,203 @@ if retry "$TIMEOUT" pods_created; then
 	ok "$desc ($(last_out))"
 else
 	not_ok "$desc" "$(last_out)"
+fi
+
+# ---- the operator with the chart's RBAC ---------------------------------------------
+# tokens bound to Secrets, so that deleting the Secret revokes the token
+token_for() { # SECRET: a token of the chart's weir-operator ServiceAccount, bound to SECRET
+	k create secret generic "$1" -n "$REL" --from-literal=purpose=token-binding >/dev/null &&
+		k create token weir-operator -n "$REL" --audience "$AUDIENCE" --duration 1h \
+			--bound-object-kind Secret --bound-object-name "$1"
+}
+api_as() { # TOKEN METHOD PATH [BODY]: the HTTP status; the body in $WORK/api.out
+	curl -sS -o "$WORK/api.out" -w '%{http_code}' --max-time 10 --cacert "$CA" \
+		-H "Authorization: Bearer $1" -H 'Content-Type: application/json' -X "$2" "$SERVER$3" \
+		${4:+--data-binary "$4"}
+}
+desc="a token for the chart's ServiceAccount (audience $AUDIENCE): who it is, and what it may not do"
+TOKEN1=$(token_for weir-chart-token-1)
+who_code=$(api_as "$TOKEN1" POST /apis/authentication.k8s.io/v1/selfsubjectreviews \
+	'{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}')
+who=$(jq -r '.status.userInfo.username' "$WORK/api.out" 2>/dev/null || true)
+secrets_code=$(api_as "$TOKEN1" GET "/api/v1/namespaces/$REL/secrets")
+if [[ $who_code == 201 && $who == "system:serviceaccount:$REL:weir-operator" && $secrets_code == 403 ]]; then
+	ok "$desc: $who; listing Secrets: HTTP 403"
+else
+	not_ok "$desc" "selfsubjectreview HTTP $who_code: '$who'; list secrets: HTTP $secrets_code"
+fi
+
+cat >"$WORK/mesh.yaml" <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $MESH
+  labels: {weir-injection: enabled}
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $MESH2
+  labels: {weir-injection: enabled}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: $MESH}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: $MESH}
+spec:
+  host: reviews
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: $MESH}
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - {destination: {host: reviews, subset: v1}, weight: 90}
+        - {destination: {host: reviews, subset: v2}, weight: 10}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad-weights, namespace: $MESH}
+spec:
+  hosts: [reviews]
+  http:
+    - route:
+        - {destination: {host: reviews, subset: v1}, weight: 90}
+        - {destination: {host: reviews, subset: v2}, weight: 20}
+EOF
+k apply -f "$WORK/mesh.yaml" >"$WORK/mesh.out" 2>&1 || not_ok "apply the mesh objects" "$(cat "$WORK/mesh.out")"
+
+mkdir -p "$SA"
+printf '%s' "$TOKEN1" >"$SA/token"
+cp "$CA" "$SA/ca.crt"
+printf '%s' "$REL" >"$SA/namespace"
+desc="weir-operator in a mount namespace with the token on /var/run/secrets/...: in-cluster config, the pod's namespace, caches synced"
+weir_proc_start_in_pod "$OPNAME" "$OPERATOR" "$SA" "$API_HOST" "$API_PORT" \
+	--listen 127.0.0.1:0 --id "$OPNAME" --log-format json --resync-period 3s
+port=$(weir_log_port "$OPNAME" "weir-operator starting")
+URL="http://127.0.0.1:$port"
+environ=$(tr '\0' '\n' <"/proc/$WEIR_PROC_PID/environ" | grep -c '^KUBECONFIG=' || true)
+mounted=$(nsenter -t "$WEIR_PROC_PID" -m cat /var/run/secrets/kubernetes.io/serviceaccount/namespace 2>/dev/null || true)
+# what it logs at start: where its configuration came from, the server, its namespace
+started=$(jq -r 'select(.msg == "weir-operator starting") | "\(.config) \(.server) \(.namespace)"' \
+	"$WEIR_EXTRA_LOGS/$OPNAME.log" | head -1)
+if retry "$TIMEOUT" curl -fsS --max-time 2 "$URL/readyz" && [[ $environ == 0 && $mounted == "$REL" &&
+	$started == "in-cluster https://$API_HOST:$API_PORT $REL" ]]; then
+	ok "$desc ($started)"
+else
+	not_ok "$desc" "KUBECONFIG in its environment: $environ; namespace file seen inside: '$mounted'" \
+		"logged at start: '$started' (want 'in-cluster https://$API_HOST:$API_PORT $REL')" "$(last_out)"
+fi
+
+holder() { k get lease weir-operator -n "$REL" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+leads() { [[ $(holder) == "$OPNAME" ]]; }
+cm_route() { # NS: "W1 W2 TRUST_DOMAIN" from the ConfigMap's proxy config
+	k get configmap weir-proxy-config -n "$1" -o json | jq -r --arg h "reviews.$1.svc.cluster.local" '
+		.data["proxy-config.json"] | fromjson |
+		([.services[] | select(.host == $h) | .ports[0].http[0].route][0]) as $r |
+		"\($r[0].weight // "none") \($r[1].weight // "none") \(.metadata.trustDomain)"'
+}
+route_is() {
+	local got
+	got=$(cm_route "$MESH") || return 1
+	echo "route: $got (want $1)"
+	[[ $got == "$1" ]]
+}
+condition() { # NAME: "status reason observedGeneration generation"
+	k get virtualservice "$1" -n "$MESH" -o json | jq -r '
+		(.status.conditions // [] | map(select(.type == "Accepted")) | .[0]) as $c |
+		"\($c.status // "none") \($c.reason // "none") \($c.observedGeneration // "none") \(.metadata.generation)"'
+}
+cond_is() { # NAME STATUS REASON
+	local st reason cgen gen
+	read -r st reason cgen gen <<<"$(condition "$1")"
+	echo "$1: $st $reason observedGeneration $cgen generation $gen"
+	[[ $st == "$2" && $reason == "$3" && $cgen == "$gen" ]]
+}
+warned() {
+	k get events.events.k8s.io -n "$MESH" -o json | jq -e --arg n bad-weights '
+		[.items[] | select(.regarding.name == $n and .type == "Warning" and .reason == "Invalid")] | length > 0'
+}
+desc="with the chart's RBAC: Lease taken, ConfigMap written (90/10, trust domain $TRUST_DOMAIN), statuses, a Warning Event"
+if retry "$TIMEOUT" leads && retry "$TIMEOUT" route_is "90 10 $TRUST_DOMAIN" &&
+	retry "$TIMEOUT" cond_is reviews True Accepted && retry "$TIMEOUT" cond_is bad-weights False Invalid &&
+	retry "$TIMEOUT" warned; then
+	ok "$desc"
+else
+	not_ok "$desc" "holder '$(holder)'" "$(last_out)"
+fi
+
+desc="a namespace leaving the mesh: its ConfigMap is deleted"
+if retry "$TIMEOUT" k get configmap weir-proxy-config -n "$MESH2"; then
+	k label namespace "$MESH2" weir-injection- >/dev/null
+	if retry "$TIMEOUT" bash -c "! '$KUBECTL' get configmap weir-proxy-config -n '$MESH2' >/dev/null 2>&1"; then
+		ok "$desc"
+	else
+		not_ok "$desc" "still there after ${TIMEOUT}s"
+	fi
+else
+	not_ok "$desc" "no ConfigMap in $MESH2 to start with:" "$(last_out)"
+fi
+
+forbidden() { grep -c '"403\|Forbidden\|forbidden\| 403' "$WEIR_EXTRA_LOGS/$OPNAME.log" || true; }
+desc="no 403 logged, no failed API write"
+n403=$(forbidden)
+api_errors=$(curl -fsS --max-time 5 "$URL/metrics" | awk '$1 == "weir_operator_api_errors_total" {print $2}')
+if [[ $n403 == 0 && $api_errors == 0 ]]; then
+	ok "$desc"
+else
+	not_ok "$desc" "$n403 lines with 403, weir_operator_api_errors_total ${api_errors:-none}" \
+		"$(grep -m3 '403\|orbidden' "$WEIR_EXTRA_LOGS/$OPNAME.log")"
+fi
+
+# ---- token rotation ------------------------------------------------------------------
+desc="token rotation: new token in place, the old one revoked (401); the Lease is renewed and the next change lands"
+TOKEN2=$(token_for weir-chart-token-2)
+lines_before=$(wc -l <"$WEIR_EXTRA_LOGS/$OPNAME.log")
+printf '%s' "$TOKEN2" >"$SA/token.new"
+mv -f "$SA/token.new" "$SA/token" # a new file, as the kubelet's atomic writer swaps one in
+k delete secret weir-chart-token-1 -n "$REL" >/dev/null
+revoked() { [[ $(api_as "$TOKEN1" GET "/api/v1/namespaces/$REL/configmaps") == 401 ]]; }
+if retry "$TIMEOUT" revoked; then
+	renew0=$(k get lease weir-operator -n "$REL" -o jsonpath='{.spec.renewTime}' 2>/dev/null)
+	sleep 5 # a few renewals (retry period 2 s), all with the new token
+	renew1=$(k get lease weir-operator -n "$REL" -o jsonpath='{.spec.renewTime}' 2>/dev/null)
+	k patch virtualservice reviews -n "$MESH" --type=json \
+		-p '[{"op":"replace","path":"/spec/http/0/route/0/weight","value":35},{"op":"replace","path":"/spec/http/0/route/1/weight","value":65}]' >/dev/null
+	if retry "$TIMEOUT" route_is "35 65 $TRUST_DOMAIN" && retry "$TIMEOUT" cond_is reviews True Accepted && leads &&
+		[[ $renew1 > $renew0 ]]; then
+		n401=$(tail -n "+$((lines_before + 1))" "$WEIR_EXTRA_LOGS/$OPNAME.log" | grep -c '401\|Unauthorized' || true)
+		if [[ $n401 == 0 ]]; then
+			ok "$desc (renewTime $renew0 -> $renew1)"
+		else
+			not_ok "$desc" "$n401 lines with 401 after the rotation:" \
+				"$(tail -n "+$((lines_before + 1))" "$WEIR_EXTRA_LOGS/$OPNAME.log" | grep -m3 '401\|Unauthorized')"
+		fi
+	else
+		not_ok "$desc" "holder '$(holder)', renewTime $renew0 -> $renew1" "$(last_out)"
+	fi
+else
+	not_ok "$desc" "the old token still works after its Secret was deleted"
+fi
+
+desc="SIGTERM: exit, Lease released, no 403 and no sanitizer report in the log"
+pid=$(weir_proc_pid "$OPNAME" || true)
+weir_proc_stop "$OPNAME" 15
+if [[ -n $pid ]] && [[ -z $(holder) ]] && [[ $(forbidden) == 0 ]] &&
+	! grep -q 'Sanitizer\|runtime error' "$WEIR_EXTRA_LOGS/$OPNAME.log"; then
+	ok "$desc"
+else
+	not_ok "$desc" "holder '$(holder)', 403 lines $(forbidden)" \
+		"$(grep -m5 'Sanitizer\|runtime error' "$WEIR_EXTRA_LOGS/$OPNAME.log")"
 fi
