@@ -71,11 +71,11 @@ def container(objs, name):
 # ---- the CRDs ------------------------------------------------------------------
 top = sorted(f for f in os.listdir(CRDS) if f.endswith(".yaml"))
 chart = sorted(os.listdir(os.path.join(CHART, "crds")))
-expect(chart, top, "files in charts/weir/crds/ (copy them from crds/)")
+expect(chart, top, "files in charts/weir/crds/ (python3 scripts/gen-crds.py writes them)")
 for f in top:
     with open(os.path.join(CRDS, f), "rb") as a, open(os.path.join(CHART, "crds", f), "rb") as b:
         if a.read() != b.read():
-            fail("charts/weir/crds/%s differs from crds/%s (copy it again)" % (f, f))
+            fail("charts/weir/crds/%s differs from crds/%s (run python3 scripts/gen-crds.py)" % (f, f))
 ok("charts/weir/crds/ is crds/ byte for byte (%d CRDs)" % len(top))
 
 helm("lint", "--strict", CHART)
