@@ -23,7 +23,9 @@
 #     the ConfigMap of a namespace leaving the mesh, and logs no 403;
 #   - token rotation: a new token replaces the file, the old one is revoked
 #     (its Secret deleted: 401); the operator keeps its Lease and reconciles
-#     the next change, with no 401 logged.
+#     the next change, with no 401 logged;
+#   - `helm upgrade` keeps the webhook certificate (and caBundle) and rolls out
+#     the new value; `helm uninstall` removes the cluster-wide objects too.
 #
 # The test namespaces are excluded from the chart's webhooks
 # (webhook.excludedNamespaces): the webhook has no pod to answer, and
@@ -403,4 +405,40 @@ if [[ -n $pid ]] && [[ -z $(holder) ]] && [[ $(forbidden) == 0 ]] &&
 else
 	not_ok "$desc" "holder '$(holder)', 403 lines $(forbidden)" \
 		"$(grep -m5 'Sanitizer\|runtime error' "$WEIR_EXTRA_LOGS/$OPNAME.log")"
+fi
+
+# ---- upgrade and uninstall ---------------------------------------------------------
+desc="helm upgrade keeps the webhook's certificate and caBundle (lookup) and rolls the new values out"
+crt0=$(k get secret weir-webhook-tls -n "$REL" -o jsonpath='{.data.tls\.crt}')
+if "$HELM" upgrade "$REL" "$ROOT/charts/weir" -n "$REL" --reuse-values --set operator.logLevel=debug \
+	>"$WORK/upgrade.out" 2>&1; then
+	crt1=$(k get secret weir-webhook-tls -n "$REL" -o jsonpath='{.data.tls\.crt}')
+	bundle=$(k get validatingwebhookconfiguration weir-validator -o jsonpath='{.webhooks[0].clientConfig.caBundle}')
+	ca1=$(k get secret weir-webhook-tls -n "$REL" -o jsonpath='{.data.ca\.crt}')
+	op_args=$(k get deployment weir-operator -n "$REL" -o jsonpath='{.spec.template.spec.containers[0].args}')
+	if [[ -n $crt0 && $crt1 == "$crt0" && $bundle == "$ca1" && $op_args == *"--log-level=debug"* ]]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "certificate kept: $([[ $crt1 == "$crt0" ]] && echo yes || echo no)," \
+			"caBundle = ca.crt: $([[ $bundle == "$ca1" ]] && echo yes || echo no), args $op_args"
+	fi
+else
+	not_ok "$desc" "$(cat "$WORK/upgrade.out")"
+fi
+
+desc="helm uninstall removes the cluster-wide objects too (ClusterRole, binding, webhook configurations)"
+if "$HELM" uninstall "$REL" -n "$REL" --wait --timeout 60s >"$WORK/uninstall.out" 2>&1; then
+	INSTALLED=0
+	left=()
+	for o in "clusterrole/weir-operator-$REL" "clusterrolebinding/weir-operator-$REL" \
+		mutatingwebhookconfiguration/weir-sidecar-injector validatingwebhookconfiguration/weir-validator; do
+		k get "$o" >/dev/null 2>&1 && left+=("$o")
+	done
+	if ((${#left[@]} == 0)); then
+		ok "$desc"
+	else
+		not_ok "$desc" "still there: ${left[*]}"
+	fi
+else
+	not_ok "$desc" "$(cat "$WORK/uninstall.out")"
 fi
