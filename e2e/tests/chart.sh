@@ -355,7 +355,11 @@ else
 	not_ok "$desc" "no ConfigMap in $MESH2 to start with:" "$(last_out)"
 fi
 
-forbidden() { grep -c '"403\|Forbidden\|forbidden\| 403' "$WEIR_EXTRA_LOGS/$OPNAME.log" || true; }
+# api_answers STATUS [FROM_LINE]: the operator's log lines (from FROM_LINE on)
+# that report an API answer with that HTTP status; lib/kube formats them as
+# "VERB /path: 403 Forbidden: message" or "VERB /path: 403: message".
+api_answers() { tail -n "+${2:-1}" "$WEIR_EXTRA_LOGS/$OPNAME.log" | grep -E ": $1[: ]" || true; }
+forbidden() { api_answers 403 | grep -c . || true; }
 desc="no 403 logged, no failed API write"
 n403=$(forbidden)
 api_errors=$(curl -fsS --max-time 5 "$URL/metrics" | awk '$1 == "weir_operator_api_errors_total" {print $2}')
@@ -363,7 +367,7 @@ if [[ $n403 == 0 && $api_errors == 0 ]]; then
 	ok "$desc"
 else
 	not_ok "$desc" "$n403 lines with 403, weir_operator_api_errors_total ${api_errors:-none}" \
-		"$(grep -m3 '403\|orbidden' "$WEIR_EXTRA_LOGS/$OPNAME.log")"
+		"$(api_answers 403 | head -3)"
 fi
 
 # ---- token rotation ------------------------------------------------------------------
@@ -382,12 +386,12 @@ if retry "$TIMEOUT" revoked; then
 		-p '[{"op":"replace","path":"/spec/http/0/route/0/weight","value":35},{"op":"replace","path":"/spec/http/0/route/1/weight","value":65}]' >/dev/null
 	if retry "$TIMEOUT" route_is "35 65 $TRUST_DOMAIN" && retry "$TIMEOUT" cond_is reviews True Accepted && leads &&
 		[[ $renew1 > $renew0 ]]; then
-		n401=$(tail -n "+$((lines_before + 1))" "$WEIR_EXTRA_LOGS/$OPNAME.log" | grep -c '401\|Unauthorized' || true)
+		n401=$(api_answers 401 "$((lines_before + 1))" | grep -c . || true)
 		if [[ $n401 == 0 ]]; then
 			ok "$desc (renewTime $renew0 -> $renew1)"
 		else
 			not_ok "$desc" "$n401 lines with 401 after the rotation:" \
-				"$(tail -n "+$((lines_before + 1))" "$WEIR_EXTRA_LOGS/$OPNAME.log" | grep -m3 '401\|Unauthorized')"
+				"$(api_answers 401 "$((lines_before + 1))" | head -3)"
 		fi
 	else
 		not_ok "$desc" "holder '$(holder)', renewTime $renew0 -> $renew1" "$(last_out)"
