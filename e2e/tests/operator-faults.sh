@@ -6,9 +6,10 @@
 #      server started again with the flags `up` recorded, a DestinationRule
 #      change right after. The operator's watches resume or relist, the
 #      ConfigMap carries both changes, statuses follow the generations, the
-#      write counter went up by exactly 2 (one per new content) and stays
-#      there across resyncs; a freshly started operator, after the ConfigMap
-#      is deleted, writes byte for byte the same proxy config.
+#      write counter went up by exactly 2 per mesh namespace (one per new
+#      content) and stays there across resyncs; a freshly started operator,
+#      after the ConfigMap is deleted, writes byte for byte the same proxy
+#      config.
 #   b. SIGKILL of the operator in the middle of 50 VirtualService applies, a
 #      new replica started during the burst: the ConfigMap carries the last
 #      apply, the VirtualService's status the last generation, and one more
@@ -19,7 +20,7 @@
 #      for the operator's own user, and that one seat held by a request
 #      stuck in a slow admission webhook. Every list the operator sends is
 #      refused; each informer retries with exponential backoff (3 to 5
-#      attempts in the first ~7 s, not a tight loop), nothing is written,
+#      attempts in the first ~10 s, not a tight loop), nothing is written,
 #      /readyz stays 503; once the limit is lifted it converges.
 #
 # Operators run with a short lease (6 s) and resync (3 s) so that takeovers
