@@ -45,6 +45,11 @@ static bool is_template_kind(const char *kind)
 
 static void add_stream(struct render *r, struct weir_yaml_stream *s)
 {
+    if (weir_yaml_stream_expand_lists(s) != 0) {
+        fprintf(stderr, "weirctl render: out of memory\n");
+        r->input_error = true;
+        return;
+    }
     for (size_t i = 0; i < s->ndocs; i++) {
         json_t *doc = s->docs[i].root;
         int rc = weir_snapshot_add(&r->snap, doc, s, s->docs[i].line, r->default_ns);

@@ -112,6 +112,11 @@ static void report_doc(const struct options *o, const char *source, int line, co
 
 static void validate_stream(const struct options *o, struct weir_yaml_stream *s, struct totals *t)
 {
+    if (weir_yaml_stream_expand_lists(s) != 0) {
+        fprintf(stderr, "weirctl validate: out of memory\n");
+        t->input_errors++;
+        return;
+    }
     for (size_t i = 0; i < s->ndocs; i++) {
         struct weir_diags d;
         struct weir_resource *r = NULL;

@@ -107,7 +107,8 @@ enum weir_op_write_decision weir_op_write_decide(const json_t *current, const ch
     if (len + strlen(WEIR_OP_CONFIGMAP_KEY) > max_bytes)
         return WEIR_OP_WRITE_TOO_LARGE;
     uint64_t fnv = weir_op_fnv1a(data, len);
-    if (memo && strcmp(memo->revision, revision) == 0 && memo->bytes == len && memo->digest == fnv)
+    if (memo && !memo->recheck && strcmp(memo->revision, revision) == 0 && memo->bytes == len &&
+        memo->digest == fnv)
         return WEIR_OP_WRITE_SKIP;
     if (current && weir_op_configmap_is_ours(current)) {
         const char *rev = annotation(current, WEIR_OP_REVISION_ANNOTATION);
@@ -162,7 +163,7 @@ void weir_op_writer_free(struct weir_op_writer *w)
 static void memo_set(struct weir_op_writer *w, const char *ns, const char *revision,
                      const char *data, size_t len)
 {
-    struct weir_op_written *m = malloc(sizeof(*m)), *old = NULL;
+    struct weir_op_written *m = calloc(1, sizeof(*m)), *old = NULL;
     if (!m)
         return; /* no memo: the next reconcile compares with the cluster */
     snprintf(m->revision, sizeof(m->revision), "%s", revision);
@@ -180,6 +181,36 @@ static void memo_clear(struct weir_op_writer *w, const char *ns)
     pthread_mutex_lock(&w->lock);
     free(weir_op_strmap_remove(&w->memo, ns));
     pthread_mutex_unlock(&w->lock);
+}
+
+/* After a write: the resourceVersion the API server gave it. */
+static void memo_written(struct weir_op_writer *w, const char *ns, const json_t *result)
+{
+    const char *rv = result ? weir_kube_obj_resource_version(result) : NULL;
+    pthread_mutex_lock(&w->lock);
+    struct weir_op_written *m = weir_op_strmap_get(&w->memo, ns);
+    if (m && rv && strlen(rv) < sizeof(m->rv_after))
+        snprintf(m->rv_after, sizeof(m->rv_after), "%s", rv);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Whether the ConfigMap informer is behind the memo's write: the last
+ * resourceVersion it applied (list, event or bookmark) is older than the
+ * write's. Both are etcd revisions; when either is not a number, it counts as
+ * caught up, and the informer's copy decides. */
+static bool informer_behind(struct weir_op_writer *w, const struct weir_op_written *m)
+{
+    char buf[64], *end;
+    if (!m->rv_after[0])
+        return false;
+    unsigned long long wrote = strtoull(m->rv_after, &end, 10);
+    if (*end)
+        return false;
+    const char *rv = weir_kube_informer_resource_version(w->opts.configmaps, buf, sizeof(buf));
+    if (!rv || !*rv)
+        return false;
+    unsigned long long seen = strtoull(rv, &end, 10);
+    return !*end && seen < wrote;
 }
 
 static bool memo_get(struct weir_op_writer *w, const char *ns, struct weir_op_written *out)
@@ -277,19 +308,23 @@ enum weir_op_result weir_op_writer_sync(struct weir_op_writer *w, const char *ns
     enum weir_op_result res = WEIR_OP_OK;
     size_t len = 0;
     char *data = weir_op_config_serialize(cfg->doc, &len);
-    json_t *current = NULL, *cm = NULL;
+    json_t *current = NULL, *cm = NULL, *result = NULL;
 
     if (!data)
         return WEIR_OP_RETRY;
     weir_op_metrics_config_bytes(w->opts.metrics, ns, len);
     bool have_memo = memo_get(w, ns, &memo);
+    /* a resync or a new leadership asks for the cluster's view; an informer
+     * that has not seen our own last write yet cannot give it */
+    if (have_memo && memo.recheck && informer_behind(w, &memo))
+        memo.recheck = false;
     current = weir_kube_informer_get(w->opts.configmaps, ns, WEIR_OP_CONFIGMAP_NAME);
     enum weir_op_write_decision d = weir_op_write_decide(
         current, cfg->revision, data, len, have_memo ? &memo : NULL, w->opts.max_bytes);
     switch (d) {
     case WEIR_OP_WRITE_SKIP:
-        if (!have_memo)
-            memo_set(w, ns, cfg->revision, data, len);
+        if (!have_memo || memo.recheck)
+            memo_set(w, ns, cfg->revision, data, len); /* the cluster holds it */
         break;
     case WEIR_OP_WRITE_TOO_LARGE:
         report_too_large(w, ns, cfg->revision, len);
@@ -314,7 +349,7 @@ enum weir_op_result weir_op_writer_sync(struct weir_op_writer *w, const char *ns
          * before the call returns, and must be recognised as ours */
         memo_set(w, ns, cfg->revision, data, len);
         if (weir_kube_apply(w->opts.client, &weir_kube_res_configmaps, ns, cm,
-                            WEIR_OP_FIELD_MANAGER, true, NULL, &err) != 0) {
+                            WEIR_OP_FIELD_MANAGER, true, &result, &err) != 0) {
             memo_clear(w, ns);
             api_error(w, "cannot write the proxy config", ns, &err);
             if (why && why_len) {
@@ -326,6 +361,7 @@ enum weir_op_result weir_op_writer_sync(struct weir_op_writer *w, const char *ns
             res = weir_op_classify(&err);
             break;
         }
+        memo_written(w, ns, result);
         weir_op_metrics_inc(w->opts.metrics, WEIR_OP_M_CONFIG_WRITES);
         {
             char bytes[32];
@@ -340,6 +376,7 @@ enum weir_op_result weir_op_writer_sync(struct weir_op_writer *w, const char *ns
         free(weir_op_strmap_remove(&w->too_large, ns));
         pthread_mutex_unlock(&w->lock);
     }
+    json_decref(result);
     json_decref(cm);
     json_decref(current);
     free(data);
@@ -411,11 +448,17 @@ bool weir_op_writer_observe(struct weir_op_writer *w, const json_t *cm, bool del
     return !ours;
 }
 
+static void mark_recheck(void *arg, const char *key, void *value)
+{
+    (void)arg;
+    (void)key;
+    ((struct weir_op_written *)value)->recheck = true;
+}
+
 void weir_op_writer_forget_all(struct weir_op_writer *w)
 {
     pthread_mutex_lock(&w->lock);
-    weir_op_strmap_free(&w->memo, free);
-    weir_op_strmap_init(&w->memo);
+    weir_op_strmap_foreach(&w->memo, mark_recheck, NULL);
     weir_op_strmap_free(&w->too_large, free);
     weir_op_strmap_init(&w->too_large);
     pthread_mutex_unlock(&w->lock);

@@ -59,6 +59,11 @@ struct weir_op_written {
     char revision[72];
     uint64_t digest; /* FNV-1a of the data bytes */
     size_t bytes;
+    /* the ConfigMap's resourceVersion after the write ("": unknown) */
+    char rv_after[32];
+    /* set by weir_op_writer_forget_all: the memo no longer skips a write;
+     * the informer's copy decides (see weir_op_writer_sync) */
+    bool recheck;
 };
 
 enum weir_op_write_decision {
@@ -70,7 +75,8 @@ enum weir_op_write_decision {
 const char *weir_op_write_decision_name(enum weir_op_write_decision d);
 
 /* The pure rule. current: the ConfigMap as the informer holds it (NULL:
- * absent); memo: what was last written (NULL: nothing known). */
+ * absent); memo: what was last written (NULL: nothing known; one with
+ * recheck set counts as nothing known). */
 enum weir_op_write_decision weir_op_write_decide(const json_t *current, const char *revision,
                                                  const char *data, size_t len,
                                                  const struct weir_op_written *memo,
@@ -124,7 +130,12 @@ enum weir_op_result weir_op_writer_remove(struct weir_op_writer *w, const char *
  * cleared). deleted: the object is gone. */
 bool weir_op_writer_observe(struct weir_op_writer *w, const json_t *cm, bool deleted);
 
-/* Forgets every memo (resync, new leadership). */
+/* Resync, new leadership: the memos no longer skip a write, the informer's
+ * copy decides, except while that informer has not yet caught up with the
+ * writer's own last write to a namespace (its watch broke before the write's
+ * event came back, an API server restart): the copy it holds then is older
+ * than what was written, and writing the same content again would be a
+ * duplicate. */
 void weir_op_writer_forget_all(struct weir_op_writer *w);
 
 #endif

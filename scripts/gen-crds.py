@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the CustomResourceDefinitions in crds/.
+"""Generate the CustomResourceDefinitions in crds/ and charts/weir/crds/.
 
 Weir serves Istio's configuration API, so the schemas below follow Istio's
 reference documentation field for field (networking.istio.io VirtualService,
@@ -13,9 +13,9 @@ validation to types, enums and required fields: the semantic checks live in
 the mesh model (lib/model) and run in the admission webhook.
 
 Usage:
-    python3 scripts/gen-crds.py            write crds/*.yaml
-    python3 scripts/gen-crds.py --check    exit 1 if crds/ is not up to date
-    python3 scripts/gen-crds.py --out DIR  write to DIR instead of crds/
+    python3 scripts/gen-crds.py            write crds/*.yaml and the chart's copy
+    python3 scripts/gen-crds.py --check    exit 1 if either is not up to date
+    python3 scripts/gen-crds.py --out DIR  write to DIR instead
 
 Only the standard library is needed; the YAML is written by a small emitter
 below, so the output is byte-for-byte the same on every machine.
@@ -2006,38 +2006,43 @@ def outputs():
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    default_out = os.path.join(os.path.dirname(here), "crds")
+    root = os.path.dirname(here)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="exit 1 if crds/ is out of date")
-    ap.add_argument("--out", default=default_out, help="output directory (default: crds/)")
+    ap.add_argument("--out", help="output directory (default: crds/ and charts/weir/crds/)")
     args = ap.parse_args()
+    # the chart installs the same files from its own crds/ folder (Helm's rule)
+    outs = [args.out] if args.out else [os.path.join(root, "crds"),
+                                        os.path.join(root, "charts", "weir", "crds")]
 
     files = outputs()
     if args.check:
         stale = []
-        for name, text in sorted(files.items()):
-            path = os.path.join(args.out, name)
-            try:
-                with open(path, encoding="utf-8") as f:
-                    if f.read() == text:
-                        continue
-            except FileNotFoundError:
-                pass
-            stale.append(path)
+        for out in outs:
+            for name, text in sorted(files.items()):
+                path = os.path.join(out, name)
+                try:
+                    with open(path, encoding="utf-8") as f:
+                        if f.read() == text:
+                            continue
+                except FileNotFoundError:
+                    pass
+                stale.append(path)
         if stale:
             for p in stale:
                 print("gen-crds: out of date: " + p, file=sys.stderr)
             print("gen-crds: run python3 scripts/gen-crds.py and commit the result", file=sys.stderr)
             return 1
-        print("gen-crds: %d CRDs up to date" % len(files))
+        print("gen-crds: %d CRDs up to date in %s" % (len(files), ", ".join(os.path.relpath(o) for o in outs)))
         return 0
 
-    os.makedirs(args.out, exist_ok=True)
-    for name, text in sorted(files.items()):
-        path = os.path.join(args.out, name)
-        with open(path, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        print("wrote " + os.path.relpath(path))
+    for out in outs:
+        os.makedirs(out, exist_ok=True)
+        for name, text in sorted(files.items()):
+            path = os.path.join(out, name)
+            with open(path, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+            print("wrote " + os.path.relpath(path))
     return 0
 
 

@@ -11,7 +11,7 @@ packages=(
     # tests, sanitizers, fuzzing, formatting
     check libsubunit-dev clang clang-format libclang-rt-14-dev llvm
     # real peers and plumbing for component and cluster tests
-    curl openssl iproute2 iptables procps psmisc python3 python3-jsonschema jq
+    curl openssl iproute2 iptables procps psmisc python3 python3-jsonschema python3-yaml jq
     # benchmarks
     nginx haproxy wrk nghttp2-client nghttp2-server python3-grpcio
 )

@@ -103,5 +103,29 @@ assert d['summary'] == {'valid': 0, 'invalid': 1, 'skipped': 1, 'unreadable': 0}
 check "Istio samples validate" test $? -eq 0
 check "samples: 37 objects valid" contains "$tmp/out" "37 valid, 0 invalid"
 
+# 8. a list as `kubectl get -o yaml` prints it: each item checked, with its own line
+cat >"$tmp/list.yaml" <<'EOF'
+apiVersion: v1
+kind: List
+items:
+- apiVersion: networking.istio.io/v1
+  kind: VirtualService
+  metadata: {name: good, namespace: shop}
+  spec:
+    hosts: [cart]
+    http: [{route: [{destination: {host: cart}}]}]
+- apiVersion: networking.istio.io/v1
+  kind: VirtualService
+  metadata: {name: bad, namespace: shop}
+  spec:
+    hosts: [cart]
+    http: [{route: [{destination: {host: cart}, weight: 60}, {destination: {host: cart}, weight: 60}]}]
+EOF
+"$weirctl" validate -f "$tmp/list.yaml" >"$tmp/out" 2>&1
+rc=$?
+check "a List's invalid item makes it exit 1" test "$rc" -eq 1
+check "a List's items are counted one by one" contains "$tmp/out" "1 valid, 1 invalid, 0 skipped"
+check "a List's item is reported at its own line" contains "$tmp/out" "invalid  VirtualService shop/bad ($tmp/list.yaml:10)"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

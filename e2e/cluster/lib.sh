@@ -80,3 +80,19 @@ stop_component() {
 	fi
 	rm -f "$WEIR_PIDS/$comp.pid"
 }
+
+# start_component COMPONENT: start it detached (setsid) with the arguments
+# recorded in pids/COMPONENT.args (NUL-separated, written by up), appending to
+# its log, and record its PID. Used by up, and by tests that stop a component
+# and start it again with the very same flags.
+start_component() {
+	local comp=$1 bin args=()
+	bin=$(binary_of "$comp") || return 1
+	[[ -r $WEIR_PIDS/$comp.args ]] || {
+		echo "start_component: no $WEIR_PIDS/$comp.args (was the cluster started by up?)" >&2
+		return 1
+	}
+	mapfile -d '' -t args <"$WEIR_PIDS/$comp.args"
+	setsid "$bin" "${args[@]}" </dev/null >>"$WEIR_LOGS/$comp.log" 2>&1 &
+	echo $! >"$WEIR_PIDS/$comp.pid"
+}

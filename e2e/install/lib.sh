@@ -95,6 +95,55 @@ weir_proc_start() {
 	weir_die "$name did not start ($bin)"
 }
 
+# weir_proc_start_in_pod NAME BINARY SA_DIR HOST PORT [ARGS...]: like
+# weir_proc_start, but the way a kubelet runs a container with a
+# ServiceAccount: in a private mount namespace (unshare) where SA_DIR (token,
+# ca.crt, namespace) is bind-mounted read-only on
+# /var/run/secrets/kubernetes.io/serviceaccount, with KUBERNETES_SERVICE_HOST
+# and KUBERNETES_SERVICE_PORT set and KUBECONFIG unset, so the program takes
+# its in-cluster configuration. Files replaced in SA_DIR show inside, as a
+# kubelet's token refresh does. Where the host has no /run/secrets, a tmpfs
+# over /run inside that namespace holds the mount point: the host's own mounts
+# and folders are never touched. Needs root (mount namespaces).
+weir_proc_start_in_pod() {
+	local name=$1 bin sa=$3 host=$4 port=$5 i
+	bin=$(readlink -f "$2" 2>/dev/null) || bin=""
+	[[ -n $bin && -x $bin ]] || weir_die "$2 is not an executable"
+	[[ -r $sa/token && -r $sa/ca.crt && -r $sa/namespace ]] ||
+		weir_die "weir_proc_start_in_pod: $sa needs token, ca.crt and namespace"
+	sa=$(readlink -f "$sa")
+	shift 5
+	[[ $name == weir-* && ${bin##*/} == weir-* ]] ||
+		weir_die "weir_proc_start_in_pod: $name ($bin) is not a Weir program; e2e/cluster/down would not stop it"
+	command -v unshare >/dev/null || weir_die "unshare not found (util-linux)"
+	mkdir -p "$WEIR_EXTRA_PIDS" "$WEIR_EXTRA_LOGS"
+	rm -f "$WEIR_EXTRA_PIDS/$name.pid"
+	[[ -e $WEIR_EXTRA_LOGS/$name.log ]] && mv -f "$WEIR_EXTRA_LOGS/$name.log" "$WEIR_EXTRA_LOGS/$name.log.1"
+	# unshare without --fork and setsid in a background job do not fork: the
+	# shell's PID is the program's after exec, as in weir_proc_start.
+	# shellcheck disable=SC2016
+	KUBERNETES_SERVICE_HOST=$host KUBERNETES_SERVICE_PORT=$port \
+		setsid unshare --mount --propagation private -- bash -c '
+		set -e
+		pidfile=$0 sa=$1 bin=$2
+		shift 2
+		dir=/var/run/secrets/kubernetes.io/serviceaccount
+		[[ -d /run/secrets ]] || mount -t tmpfs -o mode=0755,size=1m weir-pod-run /run
+		mkdir -p "$dir"
+		mount --bind "$sa" "$dir"
+		mount -o remount,bind,ro "$dir"
+		unset KUBECONFIG
+		printf "%s\n%s\n" "$$" "$bin" >"$pidfile.tmp" && mv -f "$pidfile.tmp" "$pidfile"
+		exec "$bin" "$@"' "$WEIR_EXTRA_PIDS/$name.pid" "$sa" "$bin" "$@" \
+		</dev/null >"$WEIR_EXTRA_LOGS/$name.log" 2>&1 &
+	for ((i = 0; i < 50; i++)); do
+		WEIR_PROC_PID=$(weir_proc_pid "$name") && return 0
+		sleep 0.1
+	done
+	weir_log_tail "$name"
+	weir_die "$name did not start in its mount namespace ($bin)"
+}
+
 # weir_proc_stop NAME [GRACE_SECONDS]: SIGTERM, then SIGKILL after the grace
 # period (default 10 s); removes the PID file.
 weir_proc_stop() {

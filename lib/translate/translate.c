@@ -375,7 +375,8 @@ static void view_add(struct caches *c, unsigned char *bits, const struct frags *
     }
     free(v->bits);
     free(v->list.v);
-    memcpy(copy, list->v, list->n * sizeof(*copy));
+    if (list->n) /* an empty list may have no array at all */
+        memcpy(copy, list->v, list->n * sizeof(*copy));
     v->bits = bits;
     v->list = (struct frags){copy, list->n, list->n};
     c->next_view = (c->next_view + 1) % LIST_CACHE;

@@ -655,3 +655,47 @@ void weir_yaml_stream_free(struct weir_yaml_stream *s)
     free(s->source);
     memset(s, 0, sizeof(*s));
 }
+
+static bool is_list(const json_t *doc)
+{
+    const char *kind = json_string_value(json_object_get(doc, "kind"));
+    size_t n = kind ? strlen(kind) : 0;
+    return n >= 4 && strcmp(kind + n - 4, "List") == 0 &&
+           json_is_array(json_object_get(doc, "items"));
+}
+
+int weir_yaml_stream_expand_lists(struct weir_yaml_stream *s)
+{
+    size_t total = 0;
+    bool any = false;
+    for (size_t i = 0; i < s->ndocs; i++) {
+        bool list = is_list(s->docs[i].root);
+        any = any || list;
+        total += list ? json_array_size(json_object_get(s->docs[i].root, "items")) : 1;
+    }
+    if (!any)
+        return 0;
+    struct weir_yaml_doc *docs = calloc(total ? total : 1, sizeof(*docs));
+    if (!docs)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < s->ndocs; i++) {
+        json_t *root = s->docs[i].root, *item;
+        size_t j;
+        if (!is_list(root)) {
+            docs[k++] = s->docs[i];
+            continue;
+        }
+        json_array_foreach(json_object_get(root, "items"), j, item)
+        {
+            int line = weir_yaml_line(s, item);
+            docs[k++] =
+                (struct weir_yaml_doc){json_incref(item), line > 0 ? line : s->docs[i].line};
+        }
+        json_decref(root);
+    }
+    free(s->docs);
+    s->docs = docs;
+    s->ndocs = k;
+    return 0;
+}

@@ -62,6 +62,12 @@ int weir_yaml_parse_file(const char *path, const struct weir_yaml_limits *limits
  * json_true() carry no line; callers fall back to the parent's). */
 int weir_yaml_line(const struct weir_yaml_stream *s, const json_t *node);
 
+/* Replaces each document that is a Kubernetes list (kind "List" or
+ * "<Kind>List" with an items array, as `kubectl get -o yaml` prints) by its
+ * items, in order, each keeping its own line. Returns 0, or -1 when out of
+ * memory (the stream is then unchanged). */
+int weir_yaml_stream_expand_lists(struct weir_yaml_stream *s);
+
 void weir_yaml_stream_free(struct weir_yaml_stream *s);
 
 #endif

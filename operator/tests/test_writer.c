@@ -30,8 +30,11 @@ START_TEST(test_decide)
     json_t *other_rev = cm_of("demo", REV_B, data, true);
     json_t *edited = cm_of("demo", REV_A, "{\"a\":2}", true);
     json_t *foreign = cm_of("demo", REV_A, data, false);
-    struct weir_op_written memo = {REV_A, weir_op_fnv1a(data, len), len};
-    struct weir_op_written stale = {REV_B, 1, 3};
+    struct weir_op_written memo = {
+        .revision = REV_A, .digest = weir_op_fnv1a(data, len), .bytes = len};
+    struct weir_op_written stale = {.revision = REV_B, .digest = 1, .bytes = 3};
+    struct weir_op_written rechecked = memo;
+    rechecked.recheck = true;
 
     ck_assert_int_eq(weir_op_write_decide(NULL, REV_A, data, len, NULL, 0), WEIR_OP_WRITE_APPLY);
     ck_assert_int_eq(weir_op_write_decide(same, REV_A, data, len, NULL, 0), WEIR_OP_WRITE_SKIP);
@@ -47,6 +50,11 @@ START_TEST(test_decide)
     ck_assert_int_eq(weir_op_write_decide(NULL, REV_A, data, len, &memo, 0), WEIR_OP_WRITE_SKIP);
     ck_assert_int_eq(weir_op_write_decide(same, REV_A, data, len, &stale, 0), WEIR_OP_WRITE_SKIP);
     ck_assert_int_eq(weir_op_write_decide(NULL, REV_A, data, len, &stale, 0), WEIR_OP_WRITE_APPLY);
+    /* after a resync: the cluster's copy decides */
+    ck_assert_int_eq(weir_op_write_decide(other_rev, REV_A, data, len, &rechecked, 0),
+                     WEIR_OP_WRITE_APPLY);
+    ck_assert_int_eq(weir_op_write_decide(same, REV_A, data, len, &rechecked, 0),
+                     WEIR_OP_WRITE_SKIP);
     /* the limit counts the key too: 17 bytes of "proxy-config.json" */
     ck_assert_int_eq(weir_op_write_decide(NULL, REV_A, data, len, NULL, len + 17),
                      WEIR_OP_WRITE_APPLY);
@@ -103,14 +111,20 @@ END_TEST
 /* ---- against a fake API server ---- */
 
 static int status_code = 200;
+static const char *patch_rv; /* the resourceVersion a write answers with (NULL: none) */
 
 static int handler(void *arg, const struct fake_request *req, char **body)
 {
     (void)arg;
-    (void)req;
-    *body = status_code >= 300
-                ? strdup("{\"kind\":\"Status\",\"reason\":\"X\",\"message\":\"scripted\"}")
-                : NULL;
+    if (status_code >= 300) {
+        *body = strdup("{\"kind\":\"Status\",\"reason\":\"X\",\"message\":\"scripted\"}");
+    } else if (patch_rv && strcmp(req->method, "PATCH") == 0) {
+        json_t *o = json_pack("{s:{s:s}}", "metadata", "resourceVersion", patch_rv);
+        *body = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+    } else {
+        *body = NULL;
+    }
     return status_code;
 }
 
@@ -229,6 +243,48 @@ START_TEST(test_sync_writes_once)
     json_decref(ours);
     json_decref(edited);
     free(data);
+    json_decref(doc);
+    rig_down(&r);
+}
+END_TEST
+
+/* An API server restart: the ConfigMap informer's watch broke before the
+ * event of our write came back, so it still holds resourceVersion 1 (its
+ * list, empty) while the write made 7. A resync or a new leadership then must
+ * not write the same content again; once the informer has seen past the
+ * write, its copy decides again, and a ConfigMap it does not hold is
+ * written. */
+START_TEST(test_resync_waits_for_the_informer)
+{
+    struct rig r;
+    json_t *doc = json_pack("{s:s}", "kind", "ProxyConfig");
+    struct weir_translate_config a = config("demo", REV_A, doc);
+    struct weir_translate_config b = config("demo", REV_B, doc);
+    rig_up(&r, NULL, 0);
+
+    patch_rv = "7";
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &a, NULL, 0), WEIR_OP_OK);
+    ck_assert_uint_eq(fake_api_count(r.api), 1);
+    weir_op_writer_forget_all(r.w);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &a, NULL, 0), WEIR_OP_OK);
+    ck_assert_uint_eq(fake_api_count(r.api), 1);
+    ck_assert_uint_eq(weir_op_metrics_get(r.m, WEIR_OP_M_CONFIG_WRITES), 1);
+    /* new content is written whatever the informer holds */
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &b, NULL, 0), WEIR_OP_OK);
+    ck_assert_uint_eq(fake_api_count(r.api), 2);
+
+    /* a write the informer has seen (1 is not older than 1): after a resync
+     * its copy, which has no ConfigMap, decides */
+    patch_rv = "1";
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &a, NULL, 0), WEIR_OP_OK);
+    ck_assert_uint_eq(fake_api_count(r.api), 3);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &a, NULL, 0), WEIR_OP_OK);
+    ck_assert_uint_eq(fake_api_count(r.api), 3);
+    weir_op_writer_forget_all(r.w);
+    ck_assert_int_eq(weir_op_writer_sync(r.w, "demo", &a, NULL, 0), WEIR_OP_OK);
+    ck_assert_uint_eq(fake_api_count(r.api), 4);
+
+    patch_rv = NULL;
     json_decref(doc);
     rig_down(&r);
 }
@@ -364,6 +420,7 @@ int main(void)
     TCase *io = tcase_create("sync");
     tcase_set_timeout(io, 60);
     tcase_add_test(io, test_sync_writes_once);
+    tcase_add_test(io, test_resync_waits_for_the_informer);
     tcase_add_test(io, test_sync_skips_what_the_cluster_has);
     tcase_add_test(io, test_sync_errors);
     tcase_add_test(io, test_too_large);
