@@ -131,7 +131,15 @@ def main(argv):
             name = NAMES[(i // private) % 2]
             expect = 1
         host = "%s.%s.svc.cluster.local" % (name, ns)
+        # a change must change something: not the weight the VirtualService
+        # has now (gen.py's 90, or an earlier run's), read off the clock
+        path = "/apis/networking.istio.io/v1/namespaces/%s/virtualservices/%s" % (ns, name)
+        current = api.request("GET", path)
+        now_w = [r.get("weight") for h in current["spec"]["http"] if h.get("name") == "split"
+                 for r in h.get("route", [])[:1]]
         w1 = 5 + (i * 37) % 90
+        if now_w and now_w[0] == w1:
+            w1 = 5 + (w1 - 4) % 90
         want = {"outbound|8080|v1|" + host: w1, "outbound|8080|v2|" + host: 100 - w1}
         patch = {"spec": {"http": [
             {"name": "canary", "match": [{"headers": {"x-canary": {"exact": "1"}}}],
@@ -142,8 +150,7 @@ def main(argv):
              "timeout": "10s",
              "retries": {"attempts": 3, "perTryTimeout": "2s", "retryOn": "5xx,connect-failure"}}]}}
         t0 = time.monotonic()
-        api.request("PATCH", "/apis/networking.istio.io/v1/namespaces/%s/virtualservices/%s"
-                    % (ns, name), patch, "application/merge-patch+json")
+        api.request("PATCH", path, patch, "application/merge-patch+json")
         reached = {}
         deadline = t0 + 60
         while len(reached) < expect:
