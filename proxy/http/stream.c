@@ -161,13 +161,18 @@ void wp_rflags_format(unsigned flags, char *out, size_t cap)
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (!(flags & names[i].bit))
             continue;
-        int n = snprintf(out + o, cap - o, "%s%s", o ? "," : "", names[i].name);
-        if (n < 0 || (size_t)n >= cap - o)
+        size_t n = strlen(names[i].name);
+        if (o + (o ? 1 : 0) + n >= cap)
             break;
-        o += (size_t)n;
+        if (o)
+            out[o++] = ',';
+        memcpy(out + o, names[i].name, n + 1);
+        o += n;
     }
-    if (!o)
-        snprintf(out, cap, "-");
+    if (!o && cap > 1) {
+        out[0] = '-';
+        out[1] = '\0';
+    }
 }
 
 /* ---- logging and metrics ---- */
@@ -206,7 +211,7 @@ static void record(struct wp_stream *s)
     l.response_code = s->status;
     wp_stats_record_http(&s->w->stats, &l, now - s->start_us, s->req_bytes, s->resp_bytes);
 
-    if (s->cfg) {
+    if (wp_access_log_enabled(s->cfg)) {
         char remote[WP_ADDR_STRLEN], local[WP_ADDR_STRLEN];
         wp_addr_format((const struct sockaddr *)&s->info->peer, remote, sizeof(remote));
         wp_addr_format((const struct sockaddr *)&s->info->local, local, sizeof(local));
@@ -1230,11 +1235,6 @@ void wp_stream_request_head(struct wp_stream *s, struct wp_request_head *req)
         const struct wp_header *ct = wp_headers_get(&s->req.headers, "content-type", 12);
         s->grpc = ct && ct->value_len >= 16 && wp_ascii_caseeq(ct->value, "application/grpc", 16);
     }
-    s->log_method = strdup(s->req.method);
-    s->log_path = strdup(s->req.path);
-    s->log_authority = strdup(s->req.authority ? s->req.authority : "");
-    s->user_agent = dup_header(&s->req.headers, "user-agent");
-    s->xff = dup_header(&s->req.headers, "x-forwarded-for");
     s->req_complete = s->req.content_length == 0 || (s->req.content_length < 0 && !s->req.chunked);
 
     rid = wp_headers_get(&s->req.headers, "x-request-id", 12);
@@ -1252,6 +1252,14 @@ void wp_stream_request_head(struct wp_stream *s, struct wp_request_head *req)
         return;
     }
     s->cfg = s->ws->snap->cfg;
+    if (wp_access_log_enabled(s->cfg)) {
+        /* the request as received: routing may rewrite it before the line is written */
+        s->log_method = strdup(s->req.method);
+        s->log_path = strdup(s->req.path);
+        s->log_authority = strdup(s->req.authority ? s->req.authority : "");
+        s->user_agent = dup_header(&s->req.headers, "user-agent");
+        s->xff = dup_header(&s->req.headers, "x-forwarded-for");
+    }
     if (s->req.upgrade)
         s->retain = false; /* an upgraded connection is never replayed */
     touch(s);
