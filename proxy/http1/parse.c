@@ -465,6 +465,24 @@ static ssize_t scan_head(struct wp_h1_parser *p, const char *data, size_t len)
         }
         p->scan = WP_H1_SCAN_IN_LINE;
         p->line_len++;
+        /* the rest of the line at once, up to its CR or a bare LF: byte by byte,
+         * this loop was 4,800 instructions per request under callgrind */
+        {
+            const char *start = data + i + 1, *end, *lf;
+            size_t run;
+            end = memchr(start, '\r', len - i - 1);
+            if (!end)
+                end = data + len;
+            lf = memchr(start, '\n', (size_t)(end - start));
+            run = (size_t)((lf ? lf : end) - start);
+            if (p->head_bytes + run > p->limits.max_header_bytes) {
+                fail(p, 431, "header block larger than the limit");
+                return -1;
+            }
+            p->head_bytes += run;
+            p->line_len += run;
+            i += run;
+        }
     }
     return (ssize_t)len;
 }
