@@ -269,7 +269,8 @@ static void on_connected(struct wp_h1_client *c)
     } else {
         bufferevent_enable(bev, EV_READ | EV_WRITE);
     }
-    bufferevent_write_buffer(bev, c->head);
+    if (c->head)
+        bufferevent_write_buffer(bev, c->head);
     c->sink->ready(c->owner);
     /* the head and what the stream sent from ready() in one write */
     out_flush(c);
@@ -412,19 +413,26 @@ struct wp_upstream *wp_h1_client_start(struct wp_worker *w, const struct wp_up_s
     wp_response_head_init(&c->resp);
     wp_h1_parser_init(&c->parser, WP_H1_RESPONSE, &limits, &callbacks, c);
     c->parser.head_method = strcmp(req->method, "HEAD") == 0;
-    c->head = evbuffer_new();
     c->kick = evtimer_new(w->base, kick_cb, c);
-    if (!c->head || !c->kick || wp_h1_write_request_head(req, write_sink, c->head) < 0)
+    if (!c->kick)
         goto fail;
     c->uc = wp_pool_acquire(w, t, &pool_handler, c);
     if (!c->uc)
         goto fail;
     if (c->uc->state == WP_UC_BUSY) {
         /* a kept-alive connection: ready now, but the stream hears it from the loop,
-         * after this call has returned */
+         * after this call has returned. The head waits in the connection's output,
+         * whose writing is off while the connection is in the pool. */
+        if (wp_h1_write_request_head(req, write_sink, bufferevent_get_output(c->uc->bev)) < 0)
+            goto fail_conn;
         event_active(c->kick, EV_TIMEOUT, 1);
+    } else if (!(c->head = evbuffer_new()) ||
+               wp_h1_write_request_head(req, write_sink, c->head) < 0) {
+        goto fail_conn;
     }
     return &c->base;
+fail_conn:
+    wp_upconn_close(c->uc);
 fail:
     wp_h1_parser_free(&c->parser);
     if (c->head)
