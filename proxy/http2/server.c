@@ -285,6 +285,22 @@ static bool usable(const struct h2s *st)
     return !st->closed && st->c->state != WP_H2C_CLOSED && st->c->state != WP_H2C_CLOSING;
 }
 
+/* Decimal digits of v in out, NUL-terminated (the caller leaves room); returns
+ * their count. snprintf took 1,400 instructions per response head under callgrind. */
+static size_t fmt_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0, i = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        out[i++] = tmp[--n];
+    out[i] = '\0';
+    return i;
+}
+
 static void d_send_head(void *ctx, struct wp_response_head *resp, bool end)
 {
     struct h2s *st = ctx;
@@ -302,11 +318,14 @@ static void d_send_head(void *ctx, struct wp_response_head *resp, bool end)
         schedule_flush(c);
         return;
     }
-    snprintf(status, sizeof(status), "%d", resp->status);
-    nva[0] = make_nv(":status", 7, status, strlen(status));
+    if (resp->status >= 0 && resp->status < 1000)
+        nva[0] = make_nv(":status", 7, status, fmt_u64(status, (uint64_t)resp->status));
+    else {
+        snprintf(status, sizeof(status), "%d", resp->status);
+        nva[0] = make_nv(":status", 7, status, strlen(status));
+    }
     if (resp->content_length >= 0 && resp->status != 204 && resp->status != 304) {
-        snprintf(clen, sizeof(clen), "%lld", (long long)resp->content_length);
-        nva[1] = make_nv("content-length", 14, clen, strlen(clen));
+        nva[1] = make_nv("content-length", 14, clen, fmt_u64(clen, (uint64_t)resp->content_length));
     } else {
         /* shift the fields down over the unused slot */
         memmove(&nva[1], &nva[2], (n - 2) * sizeof(*nva));
