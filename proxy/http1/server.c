@@ -267,10 +267,13 @@ static void out_flush(struct wp_h1_server *c)
     if (evbuffer_get_length(out) == 0)
         return;
     /* libevent keeps the start of a socket bufferevent's output frozen outside
-     * its own write callback; the same unfreeze, write, freeze here */
-    evbuffer_unfreeze(out, 1);
-    evbuffer_write(out, bufferevent_getfd(c->bev));
-    evbuffer_freeze(out, 1);
+     * its own write callback; the same unfreeze, write, freeze here. Without a
+     * socket libevent writes it all. */
+    if (bufferevent_getfd(c->bev) >= 0) {
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, bufferevent_getfd(c->bev));
+        evbuffer_freeze(out, 1);
+    }
     if (evbuffer_get_length(out) > 0)
         bufferevent_enable(c->bev, EV_WRITE); /* full, or an error libevent reports */
     else
