@@ -134,6 +134,7 @@ struct wp_stream {
     char *set_cookie;
 
     uint64_t start_us;
+    uint64_t active_us; /* last touch(), for the idle timer */
     int64_t start_unix_us;
     uint64_t up_start_us;
     int64_t up_time_ms;
@@ -251,11 +252,17 @@ static void stop_timers(struct wp_stream *s)
     s->timer_kind = TIMER_NONE;
 }
 
+/* The idle timer is armed once and, when it fires before the stream has been
+ * idle long enough, again for what is left: re-arming it on every read and write
+ * was 900 instructions per request under callgrind. */
 static void touch(struct wp_stream *s)
 {
     int64_t ms = s->cfg ? s->cfg->proxy.limits.stream_idle_timeout_ms : 0;
-    if (ms > 0 && s->idle && s->state != WP_SS_DONE)
-        wp_timer_arm_ms(s->idle, ms);
+    if (ms > 0 && s->idle && s->state != WP_SS_DONE) {
+        s->active_us = wp_now_us();
+        if (!event_pending(s->idle, EV_TIMEOUT, NULL))
+            wp_timer_arm_ms(s->idle, ms);
+    }
 }
 
 /* ---- circuit breakers and outlier detection ---- */
@@ -927,8 +934,14 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 static void idle_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wp_stream *s = arg;
+    uint64_t idle_us = wp_now_us() - s->active_us;
+    uint64_t limit_us = (uint64_t)s->cfg->proxy.limits.stream_idle_timeout_ms * 1000u;
     if (s->state == WP_SS_DONE)
         return;
+    if (idle_us < limit_us) {
+        wp_timer_arm_ms(s->idle, (int64_t)((limit_us - idle_us + 999) / 1000));
+        return;
+    }
     if (s->resp_head_sent) {
         s->flags |= WP_RF_SI;
         drop_upstream(s);
