@@ -2,9 +2,11 @@
  * The rate limiter's pure parts (ratelimit/limiter.c): bucket arithmetic (start
  * full, whole fills only, the cap, long idle times, a clock reading older than
  * the word's), descriptor keys, the bucket table's least-recently-used bound,
- * matching, limits kept or dropped across reloads, and the cost of a take.
+ * matching, limits kept or dropped across reloads, four threads sharing a
+ * bucket, and the cost of a take.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +371,68 @@ START_TEST(set_and_matches)
 }
 END_TEST
 
+struct race {
+    const struct wp_rl_set *set;
+    const struct wp_rl_request *rq;
+    int attempts;
+    int passed;
+};
+
+static void *race_thread(void *arg)
+{
+    struct race *r = arg;
+    for (int i = 0; i < r->attempts; i++)
+        r->passed += wp_rl_check(r->set, WEIR_PC_INBOUND, false, r->rq, 1000) == NULL;
+    return NULL;
+}
+
+/* Four threads on one bucket at one fill index: exactly maxTokens pass in all,
+ * through the atomic word and through the keyed table. */
+START_TEST(shared_by_threads)
+{
+    struct weir_proxy_config *cfg = load();
+    struct weir_kv kv = {.key = "app", .value = "web"};
+    struct weir_string_map labels = {.items = &kv, .len = 1};
+    struct wp_rl_set *set = NULL;
+    struct wp_headers h;
+    struct wp_rl_request keyless = {.port = 1, .method = "GET", .path = "/"};
+    struct wp_rl_request keyed = {.port = 8080, .method = "GET", .path = "/api/x"};
+    struct race r[4];
+    pthread_t th[4];
+    int total;
+
+    ((struct weir_pc_rate_limit *)limit(cfg, "default/all"))->max_tokens = 20000;
+    ((struct weir_pc_rate_limit *)limit(cfg, "default/per-user"))->max_tokens = 30000;
+    ck_assert_int_eq(wp_rl_set_build(cfg, &labels, 1000, &set), 0);
+    for (int k = 0; k < 2; k++) {
+        const struct wp_rl_request *rq = k == 0 ? &keyless : &keyed;
+        if (k == 1) {
+            /* "all" is spent by now; take it out of the keyed race */
+            ((struct weir_pc_rate_limit *)set->items[0].cfg)->direction = WEIR_PC_OUTBOUND;
+            wp_headers_init(&h);
+            wp_headers_add_str(&h, "x-tenant", "blue");
+            wp_headers_add_str(&h, "x-user", "carol");
+            keyed.headers = &h;
+        }
+        for (int i = 0; i < 4; i++) {
+            r[i] = (struct race){.set = set, .rq = rq, .attempts = 10000, .passed = 0};
+            ck_assert_int_eq(pthread_create(&th[i], NULL, race_thread, &r[i]), 0);
+        }
+        total = 0;
+        for (int i = 0; i < 4; i++) {
+            pthread_join(th[i], NULL);
+            total += r[i].passed;
+        }
+        ck_assert_int_eq(total, k == 0 ? 20000 : 30000);
+    }
+    ck_assert_uint_eq(atomic_load(&set->items[0].st->limited), 20000);
+    ck_assert_uint_eq(atomic_load(&set->items[2].st->limited), 10000);
+    wp_headers_free(&h);
+    wp_rl_set_free(set);
+    weir_proxy_config_free(cfg);
+}
+END_TEST
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -438,6 +502,7 @@ int main(void)
     tcase_add_test(tc, table_lru);
     tcase_add_test(tc, table_long_keys);
     tcase_add_test(tc, set_and_matches);
+    tcase_add_test(tc, shared_by_threads);
     tcase_add_test(tc, cost);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
