@@ -156,10 +156,10 @@ void wp_rflags_format(unsigned flags, char *out, size_t cap)
     static const struct {
         unsigned bit;
         const char *name;
-    } names[] = {{WP_RF_UH, "UH"},     {WP_RF_UF, "UF"},  {WP_RF_UO, "UO"},   {WP_RF_NR, "NR"},
-                 {WP_RF_URX, "URX"},   {WP_RF_UT, "UT"},  {WP_RF_UC, "UC"},   {WP_RF_DC, "DC"},
-                 {WP_RF_DI, "DI"},     {WP_RF_FI, "FI"},  {WP_RF_UPE, "UPE"}, {WP_RF_SI, "SI"},
-                 {WP_RF_UAEX, "UAEX"}, {WP_RF_DPE, "DPE"}};
+    } names[] = {{WP_RF_UH, "UH"},     {WP_RF_UF, "UF"},   {WP_RF_UO, "UO"},   {WP_RF_NR, "NR"},
+                 {WP_RF_URX, "URX"},   {WP_RF_UT, "UT"},   {WP_RF_UC, "UC"},   {WP_RF_DC, "DC"},
+                 {WP_RF_DI, "DI"},     {WP_RF_FI, "FI"},   {WP_RF_UPE, "UPE"}, {WP_RF_SI, "SI"},
+                 {WP_RF_UAEX, "UAEX"}, {WP_RF_DPE, "DPE"}, {WP_RF_RL, "RL"}};
     size_t o = 0;
     out[0] = '\0';
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -1125,6 +1125,44 @@ static void do_action(struct wp_stream *s)
     }
 }
 
+/* ---- rate limits ---- */
+
+/* Takes a token from every rate limit of the request's direction that matches it
+ * (ratelimit/limiter.h). After CORS and faults, before the route's action, as
+ * Envoy's local rate limit filter sits just before the router. port: the
+ * container port (inbound) or the service port (outbound). True when a limit had
+ * no token: the request is answered with the limit's status, flag RL, and the
+ * reason Envoy gives (gRPC: trailers-only, grpc-status from the status, 14 for
+ * 429 and 503). */
+static bool rate_limited(struct wp_stream *s, uint16_t port)
+{
+    const struct wp_rl_set *set = s->ws->snap->rl;
+    const struct wp_rl_entry *e;
+    char body[320];
+
+    if (!set)
+        return false;
+    {
+        struct wp_rl_request rq = {
+            .port = port,
+            .route = s->route ? s->route->name : NULL,
+            .method = s->req.method,
+            .path = s->req.path,
+            .headers = &s->req.headers,
+            .source_ip = s->info->peer_ip,
+            .source_principal = "", /* no peer certificate until mesh mTLS */
+        };
+        e = wp_rl_check(set, s->inbound ? WEIR_PC_INBOUND : WEIR_PC_OUTBOUND, false, &rq,
+                        wp_now_us() / 1000);
+    }
+    if (!e)
+        return false;
+    weir_log(WEIR_LOG_DEBUG, "request rate limited", "limit", e->cfg->name, NULL);
+    snprintf(body, sizeof(body), "weir: rate limited by %.250s\n", e->cfg->name);
+    local_reply(s, e->cfg->status_code, WP_RF_RL, "local_rate_limited", body);
+    return true;
+}
+
 static void proceed_after_delay(struct wp_stream *s)
 {
     const struct weir_pc_fault *f = s->route ? s->route->fault : NULL;
@@ -1158,6 +1196,8 @@ static void proceed_after_delay(struct wp_stream *s)
         return;
     }
     set_state(s, WP_SS_ROUTING);
+    if (rate_limited(s, s->sport ? s->sport->number : s->info->dst_port))
+        return;
     do_action(s);
 }
 
@@ -1219,6 +1259,8 @@ static void route_outbound(struct wp_stream *s)
             s->passthrough = true;
             s->cluster_name = "PassthroughCluster";
             snprintf(s->dest_service, sizeof(s->dest_service), "%.*s", (int)host_len, host);
+            if (rate_limited(s, s->info->dst_port))
+                return;
             forward(s);
             return;
         }
@@ -1277,6 +1319,8 @@ static void route_inbound(struct wp_stream *s)
                     "weir: refused: a policy applies that this proxy version cannot enforce\n");
         return;
     }
+    if (rate_limited(s, s->info->dst_port))
+        return;
     forward(s);
 }
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ratelimit/limiter.h"
+
 static const double dur_bounds[WP_DUR_BUCKETS] = {
     0.5,  1,    5,     10,    25,    50,     100,    250,     500,    1000,
     2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000};
@@ -584,6 +586,21 @@ static void render_clusters(struct evbuffer *out, struct wp_stats *const *worker
     }
     free(arr);
     wp_strmap_free(&m, free);
+}
+
+void wp_stats_render_rate_limits(struct evbuffer *out, const struct wp_rl_set *set, bool prom)
+{
+    if (prom)
+        evbuffer_add_printf(out, "# TYPE weir_proxy_rate_limited_total counter\n");
+    for (size_t i = 0; set && i < set->n; i++) {
+        char label[512];
+        size_t o = put_value(label, sizeof(label), 0, set->items[i].cfg->name);
+        label[o < sizeof(label) ? o : sizeof(label) - 1] = '\0';
+        evbuffer_add_printf(out, prom ? "%s{limit=\"%s\"} %llu\n" : "%s{limit=\"%s\"}: %llu\n",
+                            "weir_proxy_rate_limited_total", label,
+                            (unsigned long long)atomic_load_explicit(&set->items[i].st->limited,
+                                                                     memory_order_relaxed));
+    }
 }
 
 void wp_stats_render_prometheus(struct evbuffer *out, struct wp_stats *const *workers,
