@@ -1002,8 +1002,11 @@ static void idle_cb(evutil_socket_t fd, short what, void *arg)
  * all ignored (and forwarded as they came). */
 static int64_t grpc_client_deadline(const struct wp_stream *s)
 {
-    const struct wp_header *h = wp_headers_get(&s->req.headers, "grpc-timeout", 12);
-    if (!s->grpc || !h || wp_headers_count(&s->req.headers, "grpc-timeout", 12) != 1)
+    const struct wp_header *h;
+    if (!s->grpc) /* no header lookup for the requests that are not gRPC */
+        return -1;
+    h = wp_headers_get(&s->req.headers, "grpc-timeout", 12);
+    if (!h || wp_headers_count(&s->req.headers, "grpc-timeout", 12) != 1)
         return -1;
     return wp_grpc_timeout_parse(h->value, h->value_len);
 }
