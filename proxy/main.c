@@ -246,7 +246,10 @@ static int start_listeners(const struct weir_proxy_config *cfg)
 
 static void publish(struct wp_snapshot *s)
 {
-    struct wp_snapshot *old = atomic_exchange(&M.p.current, s);
+    struct wp_snapshot *old;
+    /* before any worker sees s: the rate limits it keeps carry their buckets over */
+    wp_snapshot_inherit(s, atomic_load(&M.p.current));
+    old = atomic_exchange(&M.p.current, s);
     for (size_t i = 0; i < M.p.n_workers; i++) {
         wp_snapshot_ref(s);
         wp_worker_post_snapshot(M.p.workers[i], s);

@@ -95,11 +95,6 @@ static const json_t *policy_entries(struct tr_ctx *ctx, struct tr_cr *cr)
     if (cr->frag_built)
         return cr->frag.json;
     cr->frag_built = true;
-    /* said on the object until weir-proxy applies rateLimits, so that a limit
-     * that does nothing explains itself */
-    tr_status_add(ctx, cr, WEIR_SEV_WARNING, "spec.limits",
-                  "this weir-proxy version does not enforce rate limits yet: the limits are in "
-                  "the proxy config but no request is refused by them");
     json_t *a = json_array();
     if (!a) {
         ctx->oom = true;

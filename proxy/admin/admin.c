@@ -211,6 +211,7 @@ static void stats(struct wp_admin *a, struct evhttp_request *req, bool prometheu
                                    s ? s->cfg->revision : NULL);
     else
         wp_stats_render_text(b, a->p->worker_stats, a->p->n_workers, &a->p->gstats);
+    wp_stats_render_rate_limits(b, s ? s->rl : NULL, prometheus);
     reply(req, 200, "OK", prometheus ? "text/plain; version=0.0.4" : "text/plain; charset=utf-8",
           b);
     evbuffer_free(b);

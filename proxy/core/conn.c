@@ -379,6 +379,7 @@ void wp_conn_start_tcp(struct wp_worker *w, struct bufferevent *down,
     struct wp_route_source rsrc = {.labels = &id->labels, .ns = id->ns};
     const char *why = NULL;
     char inbound_cluster[32];
+    char rl_reason[300];
 
     memset(&t, 0, sizeof(t));
     memset(&meta, 0, sizeof(meta));
@@ -396,6 +397,19 @@ void wp_conn_start_tcp(struct wp_worker *w, struct bufferevent *down,
             WP_INC(&w->stats, WP_C_INBOUND_REFUSED);
             why = ws->snap->inbound_refusal;
             goto refuse;
+        }
+        if (ws->snap->rl) {
+            /* rateLimits: a connection takes a token of each inbound limit that can
+             * judge it (by port and source address only); without one it is closed */
+            struct wp_rl_request rq = {
+                .port = info->dst_port, .source_ip = info->peer_ip, .source_principal = ""};
+            const struct wp_rl_entry *e =
+                wp_rl_check(ws->snap->rl, WEIR_PC_INBOUND, true, &rq, wp_now_us() / 1000);
+            if (e) {
+                snprintf(rl_reason, sizeof(rl_reason), "rate limited by %.250s", e->cfg->name);
+                why = rl_reason;
+                goto refuse;
+            }
         }
         wp_up_target_inbound(&t, info->dst_port, &cfg->proxy.inbound_passthrough_source,
                              w->proxy->opt.passthrough_bind ? &src : NULL);

@@ -9,6 +9,7 @@
 
 #include "core/identity.h"
 #include "core/log.h"
+#include "core/worker.h"
 #include "tls/client.h"
 
 #define PC_OBJECT "ProxyConfig"
@@ -187,7 +188,7 @@ struct wp_snapshot *wp_snapshot_load(const char *path, const struct wp_identity 
     if (weir_proxy_config_load(s->raw, s->raw_len, path, &s->cfg, diags) < 0)
         goto fail;
     if (wp_route_index_build(&s->routes, s->cfg) < 0 || merge_inbound(s, id) < 0 ||
-        build_tls(s) < 0)
+        build_tls(s) < 0 || wp_rl_set_build(s->cfg, &id->labels, wp_now_us() / 1000, &s->rl) < 0)
         goto oom;
     find_unenforceable(s, id);
     return s;
@@ -196,6 +197,7 @@ oom:
 fail:
     if (s->cfg)
         free_tls(s);
+    wp_rl_set_free(s->rl);
     wp_route_index_free(&s->routes);
     weir_proxy_config_free(s->cfg);
     free(s->inbound_ports);
@@ -218,6 +220,7 @@ void wp_snapshot_unref(struct wp_snapshot *s)
     if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
     free_tls(s);
+    wp_rl_set_free(s->rl);
     wp_route_index_free(&s->routes);
     weir_proxy_config_free(s->cfg);
     free(s->inbound_ports);
@@ -226,23 +229,14 @@ void wp_snapshot_unref(struct wp_snapshot *s)
     free(s);
 }
 
-static void warn(const char *what, const char *where)
+void wp_snapshot_inherit(struct wp_snapshot *s, const struct wp_snapshot *prev)
 {
-    weir_log(WEIR_LOG_WARN, "configured but not supported by this proxy version", "feature", what,
-             "first_use", where, NULL);
+    wp_rl_set_inherit(s->rl, prev ? prev->rl : NULL);
 }
 
 void wp_snapshot_warn_unsupported(const struct wp_snapshot *s, const struct wp_identity *id)
 {
-    const struct weir_proxy_config *cfg = s->cfg;
-
-    for (size_t i = 0; i < cfg->n_rate_limits; i++) {
-        const struct weir_pc_rate_limit *rl = &cfg->rate_limits[i];
-        if (!rl->selector || weir_pc_selector_matches(&rl->selector->match_labels, &id->labels)) {
-            warn("rateLimits", rl->name);
-            break;
-        }
-    }
+    (void)id;
     if (s->inbound_refusal)
         weir_log(WEIR_LOG_WARN, "inbound traffic is refused", "reason", s->inbound_refusal, NULL);
 }

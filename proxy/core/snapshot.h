@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "config/proxy_config.h"
+#include "ratelimit/limiter.h"
 #include "route/router.h"
 
 struct wp_identity;
@@ -51,6 +52,9 @@ struct wp_snapshot {
     /* TLS origination contexts by cluster index (NULL: the cluster does not
      * originate TLS), built at load and freed with the snapshot. */
     struct wp_tls_client **tls;
+    /* The rate limits that select this workload (NULL: none). Their bucket state
+     * is taken over from the previous snapshot by wp_snapshot_inherit. */
+    struct wp_rl_set *rl;
 };
 
 /* Reads path (bounded by WEIR_PROXY_CONFIG_MAX_BYTES) and loads it with lib/config.
@@ -60,8 +64,12 @@ struct wp_snapshot *wp_snapshot_load(const char *path, const struct wp_identity 
 void wp_snapshot_ref(struct wp_snapshot *s);
 void wp_snapshot_unref(struct wp_snapshot *s);
 
-/* Logs one warning per configured feature this version does not apply, naming
- * one place that uses it, so that nothing in the document is ignored silently. */
+/* Before s is published: keeps the bucket state of every rate limit that prev
+ * holds unchanged (prev may be NULL). */
+void wp_snapshot_inherit(struct wp_snapshot *s, const struct wp_snapshot *prev);
+
+/* Logs what the document asks of this workload that this version cannot enforce
+ * (inbound traffic is then refused), so that nothing is ignored silently. */
 void wp_snapshot_warn_unsupported(const struct wp_snapshot *s, const struct wp_identity *id);
 
 const struct wp_inbound_port *wp_snapshot_inbound_port(const struct wp_snapshot *s,

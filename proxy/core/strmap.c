@@ -3,14 +3,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* FNV-1a over 8-byte words rather than bytes, with a final mix so that the low
+ * bits (the bucket index) depend on every input bit: byte-wise FNV-1a was 2,500
+ * instructions per request under callgrind for the metric series and pool keys. */
 uint64_t wp_hash_bytes(const void *data, size_t len)
 {
     const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
+    uint64_t h = 0xcbf29ce484222325ULL ^ len;
+    uint64_t w;
+    for (; len >= 8; p += 8, len -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
     }
+    w = 0;
+    if (len)
+        memcpy(&w, p, len);
+    h = (h ^ w) * 0x100000001b3ULL;
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ULL;
+    h ^= h >> 32;
     return h;
 }
 

@@ -1,5 +1,5 @@
 /*
- * A string-keyed hash map (chaining, power-of-two table, FNV-1a). Used for the
+ * A string-keyed hash map (chaining, power-of-two table, word-wise FNV-1a). Used for the
  * per-snapshot name lookups (host -> service), the per-worker upstream pools and
  * the per-worker metric series. Keys are copied; values are the caller's.
  *

@@ -203,9 +203,7 @@ void wp_strip_trailer_fields(struct wp_headers *h)
         bool drop = h->items[i].name_len == 0 || h->items[i].name[0] == ':';
         for (size_t k = 0; banned[k] && !drop; k++)
             drop = strcmp(h->items[i].name, banned[k]) == 0;
-        if (drop)
-            free(h->items[i].name);
-        else
+        if (!drop) /* a dropped field's bytes go with the list's blocks */
             h->items[j++] = h->items[i];
     }
     h->len = j;
@@ -213,10 +211,18 @@ void wp_strip_trailer_fields(struct wp_headers *h)
 
 void wp_strip_hop_by_hop(struct wp_headers *h, bool keep_upgrade)
 {
-    static const char *const fixed[] = {"keep-alive", "proxy-connection", "transfer-encoding",
-                                        "trailer",    "content-length",   NULL};
+    static const struct {
+        const char *name;
+        size_t len;
+    } fixed[] = {{"keep-alive", 10},
+                 {"proxy-connection", 16},
+                 {"transfer-encoding", 17},
+                 {"trailer", 7},
+                 {"content-length", 14}};
     const struct wp_header *c;
     const struct wp_header *te;
+    bool drop_te;
+    size_t j = 0;
 
     /* fields named by Connection go first, while Connection is still there */
     while ((c = wp_headers_get(h, "connection", 10))) {
@@ -238,22 +244,41 @@ void wp_strip_hop_by_hop(struct wp_headers *h, bool keep_upgrade)
         }
         wp_headers_remove(h, "connection", 10);
     }
-    for (size_t i = 0; fixed[i]; i++)
-        wp_headers_remove(h, fixed[i], strlen(fixed[i]));
-    if (!keep_upgrade)
-        wp_headers_remove(h, "upgrade", 7);
     te = wp_headers_get(h, "te", 2);
-    if (te && !(te->value_len == 8 && wp_ascii_caseeq(te->value, "trailers", 8)))
-        wp_headers_remove(h, "te", 2);
+    drop_te = te && !(te->value_len == 8 && wp_ascii_caseeq(te->value, "trailers", 8));
+    /* the fixed names in one pass over the list: one wp_headers_remove per name
+     * was 1,800 instructions per request under callgrind */
+    for (size_t i = 0; i < h->len; i++) {
+        const struct wp_header *f = &h->items[i];
+        bool drop = (f->name_len == 2 && drop_te && memcmp(f->name, "te", 2) == 0) ||
+                    (f->name_len == 7 && !keep_upgrade && memcmp(f->name, "upgrade", 7) == 0);
+        for (size_t k = 0; !drop && k < sizeof(fixed) / sizeof(fixed[0]); k++)
+            drop = f->name_len == fixed[k].len && memcmp(f->name, fixed[k].name, f->name_len) == 0;
+        if (!drop)
+            h->items[j++] = *f;
+    }
+    h->len = j;
 }
 
 void wp_format_uuid(char out[37], uint64_t a, uint64_t b)
 {
     a = (a & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL; /* version 4 */
     b = (b & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL; /* RFC 4122 variant */
-    snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
-             (unsigned)((a >> 16) & 0xFFFF), (unsigned)(a & 0xFFFF), (unsigned)(b >> 48),
-             (unsigned long long)(b & 0xFFFFFFFFFFFFULL));
+    /* by hand: snprintf took 2,600 instructions per request id under callgrind */
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 60; i >= 0; i -= 4) {
+        out[o++] = hex[(a >> i) & 0xF];
+        if (o == 8 || o == 13)
+            out[o++] = '-';
+    }
+    out[o++] = '-';
+    for (int i = 60; i >= 0; i -= 4) {
+        out[o++] = hex[(b >> i) & 0xF];
+        if (o == 23)
+            out[o++] = '-';
+    }
+    out[o] = '\0';
 }
 
 int wp_header_append_list(struct wp_headers *h, const char *name, const char *value)

@@ -4,18 +4,52 @@
 #include <string.h>
 #include <strings.h>
 
+/* Field bytes come from blocks owned by the list, released together with it: a
+ * malloc and a free per field were about 2,500 instructions per request under
+ * callgrind. A removed field's bytes stay until then; what a request adds is
+ * bounded by the header limits and the route's header operations. */
+struct wp_header_block {
+    struct wp_header_block *next;
+    size_t used, cap;
+    char data[];
+};
+
+#define WP_HEADER_BLOCK_BYTES 1024
+
 void wp_headers_init(struct wp_headers *h)
 {
     h->items = NULL;
     h->len = h->cap = 0;
+    h->blocks = NULL;
 }
 
 void wp_headers_free(struct wp_headers *h)
 {
-    for (size_t i = 0; i < h->len; i++)
-        free(h->items[i].name);
+    struct wp_header_block *b = h->blocks;
+    while (b) {
+        struct wp_header_block *next = b->next;
+        free(b);
+        b = next;
+    }
     free(h->items);
     wp_headers_init(h);
+}
+
+static char *block_alloc(struct wp_headers *h, size_t n)
+{
+    struct wp_header_block *b = h->blocks;
+    if (!b || b->cap - b->used < n) {
+        size_t cap =
+            n > WP_HEADER_BLOCK_BYTES - sizeof(*b) ? n : WP_HEADER_BLOCK_BYTES - sizeof(*b);
+        if (!(b = malloc(sizeof(*b) + cap)))
+            return NULL;
+        b->used = 0;
+        b->cap = cap;
+        b->next = h->blocks;
+        h->blocks = b;
+    }
+    b->used += n;
+    return b->data + b->used - n;
 }
 
 int wp_headers_add(struct wp_headers *h, const char *name, size_t name_len, const char *value,
@@ -32,7 +66,7 @@ int wp_headers_add(struct wp_headers *h, const char *name, size_t name_len, cons
         h->items = n;
         h->cap = ncap;
     }
-    mem = malloc(name_len + value_len + 2);
+    mem = block_alloc(h, name_len + value_len + 2);
     if (!mem)
         return -1;
     for (size_t i = 0; i < name_len; i++) {
@@ -65,8 +99,7 @@ size_t wp_headers_remove(struct wp_headers *h, const char *name, size_t name_len
     size_t j = 0, removed = 0;
     for (size_t i = 0; i < h->len; i++) {
         if (name_eq(&h->items[i], name, name_len)) {
-            free(h->items[i].name);
-            removed++;
+            removed++; /* its bytes go with the list's blocks */
         } else {
             h->items[j++] = h->items[i];
         }

@@ -15,15 +15,18 @@
 #include <stdint.h>
 
 struct wp_header {
-    char *name; /* lower-case; name and value share one allocation */
+    char *name; /* lower-case; name and value sit in the list's blocks */
     char *value;
     uint32_t name_len;
     uint32_t value_len;
 };
 
+struct wp_header_block; /* message.c: the bytes of the fields, freed with the list */
+
 struct wp_headers {
     struct wp_header *items;
     size_t len, cap;
+    struct wp_header_block *blocks;
 };
 
 void wp_headers_init(struct wp_headers *h);

@@ -57,6 +57,7 @@ enum wp_rflag {
     WP_RF_SI = 1u << 11,   /* stream idle timeout */
     WP_RF_UAEX = 1u << 12, /* refused by policy */
     WP_RF_DPE = 1u << 13,  /* downstream protocol error */
+    WP_RF_RL = 1u << 14,   /* rate limited locally (rateLimits) */
 };
 /* "UF,URX" or "-"; out holds at least 64 bytes. */
 void wp_rflags_format(unsigned flags, char *out, size_t cap);

@@ -30,7 +30,10 @@ struct wp_h1_client {
     bool upgrade_pending;
     bool informational;
     bool got_head;
-    bool done; /* the exchange is over: no more calls into the stream */
+    bool connected;     /* on_connected() ran */
+    bool direct_write;  /* a socket: request bytes are written by out_flush() */
+    bool flush_pending; /* kick is active for out_flush() */
+    bool done;          /* the exchange is over: no more calls into the stream */
     struct wp_deferred dfree;
 };
 
@@ -117,7 +120,9 @@ static void complete(struct wp_h1_client *c)
     bool reusable = http_should_keep_alive(&c->parser.hp) && c->ended;
     c->uc = NULL;
     finish(c);
-    bufferevent_disable(uc->bev, EV_READ | EV_WRITE);
+    /* reading stays on: the pool watches an idle connection with it, and turning
+     * it off and on again costs an epoll_ctl per request */
+    bufferevent_disable(uc->bev, EV_WRITE);
     bufferevent_setcb(uc->bev, NULL, NULL, NULL, NULL);
     wp_upconn_release(uc, reusable);
     c->sink->end(c->owner);
@@ -197,8 +202,45 @@ static void read_cb(struct bufferevent *bev, void *arg)
 static void write_cb(struct bufferevent *bev, void *arg)
 {
     struct wp_h1_client *c = arg;
+    if (c->direct_write && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        bufferevent_disable(bev, EV_WRITE); /* written out: out_flush() writes again */
     if (!c->done)
         c->sink->drained(c->owner);
+}
+
+/* Request bytes on a plain socket are written here, at once, with libevent's
+ * write event off; only what the socket does not take is left to libevent (until
+ * write_cb sees the output empty). libevent alone adds and removes an EPOLLOUT
+ * interest around every request: two epoll_ctl calls and one more loop iteration
+ * per request under strace. TLS filters keep libevent's path. */
+static void out_flush(struct wp_h1_client *c)
+{
+    struct bufferevent *bev;
+    struct evbuffer *out;
+    c->flush_pending = false;
+    if (c->done || !c->uc || !c->direct_write)
+        return;
+    bev = c->uc->bev;
+    out = bufferevent_get_output(bev);
+    if ((bufferevent_get_enabled(bev) & EV_WRITE) || evbuffer_get_length(out) == 0)
+        return;
+    /* libevent keeps the start of a socket bufferevent's output frozen outside
+     * its own write callback; the same unfreeze, write, freeze here */
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, bufferevent_getfd(bev));
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(bev, EV_WRITE); /* full, or an error libevent reports */
+}
+
+/* Bytes were queued: they go out once the current callback is over, together with
+ * whatever else it queues. */
+static void out_queued(struct wp_h1_client *c)
+{
+    if (c->direct_write && c->connected && !c->flush_pending) {
+        c->flush_pending = true;
+        event_active(c->kick, EV_TIMEOUT, 1);
+    }
 }
 
 static void event_cb(struct bufferevent *bev, short events, void *arg)
@@ -224,21 +266,35 @@ static void event_cb(struct bufferevent *bev, short events, void *arg)
 static void on_connected(struct wp_h1_client *c)
 {
     struct bufferevent *bev = c->uc->bev;
+    c->connected = true;
+    c->direct_write = bufferevent_get_underlying(bev) == NULL;
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(bev, EV_WRITE, WP_UP_WRITE_LOW, 0);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
-    bufferevent_write_buffer(bev, c->head);
+    if (c->direct_write) {
+        bufferevent_disable(bev, EV_WRITE);
+        bufferevent_enable(bev, EV_READ);
+    } else {
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+    }
+    if (c->head)
+        bufferevent_write_buffer(bev, c->head);
     c->sink->ready(c->owner);
+    /* the head and what the stream sent from ready() in one write */
+    out_flush(c);
     /* bytes may already wait (an upstream that answers before reading) */
-    if (!c->done && evbuffer_get_length(bufferevent_get_input(bev)))
+    if (!c->done && c->uc && evbuffer_get_length(bufferevent_get_input(bev)))
         process(c);
 }
 
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wp_h1_client *c = arg;
-    if (!c->done && c->uc)
+    if (c->done || !c->uc)
+        return;
+    if (!c->connected)
         on_connected(c);
+    else
+        out_flush(c);
 }
 
 static void pool_connected(void *owner)
@@ -276,6 +332,7 @@ static void op_send_data(struct wp_upstream *u, const char *data, size_t len)
     } else {
         evbuffer_add(out, data, len);
     }
+    out_queued(c);
 }
 
 static void op_send_end(struct wp_upstream *u)
@@ -284,8 +341,10 @@ static void op_send_end(struct wp_upstream *u)
     if (c->done || !c->uc || c->ended)
         return;
     c->ended = true;
-    if (c->chunked)
+    if (c->chunked) {
         wp_h1_write_last_chunk(&c->trailers, write_sink, bufferevent_get_output(c->uc->bev));
+        out_queued(c);
+    }
 }
 
 static void op_send_trailers(struct wp_upstream *u, const struct wp_headers *trailers)
@@ -374,19 +433,26 @@ struct wp_upstream *wp_h1_client_start(struct wp_worker *w, const struct wp_up_s
     wp_response_head_init(&c->resp);
     wp_h1_parser_init(&c->parser, WP_H1_RESPONSE, &limits, &callbacks, c);
     c->parser.head_method = strcmp(req->method, "HEAD") == 0;
-    c->head = evbuffer_new();
     c->kick = evtimer_new(w->base, kick_cb, c);
-    if (!c->head || !c->kick || wp_h1_write_request_head(req, write_sink, c->head) < 0)
+    if (!c->kick)
         goto fail;
     c->uc = wp_pool_acquire(w, t, &pool_handler, c);
     if (!c->uc)
         goto fail;
     if (c->uc->state == WP_UC_BUSY) {
         /* a kept-alive connection: ready now, but the stream hears it from the loop,
-         * after this call has returned */
+         * after this call has returned. The head waits in the connection's output,
+         * whose writing is off while the connection is in the pool. */
+        if (wp_h1_write_request_head(req, write_sink, bufferevent_get_output(c->uc->bev)) < 0)
+            goto fail_conn;
         event_active(c->kick, EV_TIMEOUT, 1);
+    } else if (!(c->head = evbuffer_new()) ||
+               wp_h1_write_request_head(req, write_sink, c->head) < 0) {
+        goto fail_conn;
     }
     return &c->base;
+fail_conn:
+    wp_upconn_close(c->uc);
 fail:
     wp_h1_parser_free(&c->parser);
     if (c->head)

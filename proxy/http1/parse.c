@@ -1,5 +1,6 @@
 #include "http1/parse.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,28 @@ static int fail(struct wp_h1_parser *p, int status, const char *why)
 }
 
 /* Appends to a growing buffer. The header block scanner bounds the total before
- * these grow, so the only failure left is memory. */
-static int append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
+ * these grow, so the only failure left is memory. A buffer starts in the parser
+ * (small, small_cap bytes) and moves to the heap when it outgrows it: an upstream
+ * response's parser is new for every exchange, and three allocations for its
+ * buffers were 1,000 instructions per request under callgrind. */
+static int append(char **buf, size_t *len, size_t *cap, char *small, size_t small_cap,
+                  const char *data, size_t n)
 {
+    if (!*buf) {
+        *buf = small;
+        *cap = small_cap;
+    }
     if (*len + n + 1 > *cap) {
-        size_t ncap = *cap ? *cap : 64;
+        size_t ncap = *cap;
+        char *nb;
         while (ncap < *len + n + 1)
             ncap *= 2;
-        char *nb = realloc(*buf, ncap);
+        if (*buf == small) {
+            if ((nb = malloc(ncap)))
+                memcpy(nb, small, *len);
+        } else {
+            nb = realloc(*buf, ncap);
+        }
         if (!nb)
             return -1;
         *buf = nb;
@@ -56,7 +71,20 @@ static bool is_token(const char *s, size_t len)
 
 static bool value_has_ctl(const char *v, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
+    /* Eight bytes at a time while none can be a control character (no byte below
+     * 0x20, none equal to 0x7f): byte by byte this was 1,600 instructions per
+     * request under callgrind. A word that may hold one (a tab is allowed) goes
+     * to the byte loop. */
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x, del;
+        memcpy(&x, v + i, 8);
+        del = x ^ (ones * 0x7f);
+        if ((((x - ones * 0x20) & ~x) | ((del - ones) & ~del)) & highs)
+            break;
+    }
+    for (; i < len; i++) {
         unsigned char c = (unsigned char)v[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             return true;
@@ -134,7 +162,7 @@ static int on_message_begin(http_parser *hp)
 static int on_url(http_parser *hp, const char *at, size_t len)
 {
     struct wp_h1_parser *p = P(hp);
-    if (append(&p->url, &p->url_len, &p->url_cap, at, len) < 0)
+    if (append(&p->url, &p->url_len, &p->url_cap, p->url_small, sizeof(p->url_small), at, len) < 0)
         return fail(p, 500, "out of memory");
     return 0;
 }
@@ -143,7 +171,7 @@ static int on_status(http_parser *hp, const char *at, size_t len)
 {
     struct wp_h1_parser *p = P(hp);
     /* The reason phrase is informational; it shares the url buffer. */
-    if (append(&p->url, &p->url_len, &p->url_cap, at, len) < 0)
+    if (append(&p->url, &p->url_len, &p->url_cap, p->url_small, sizeof(p->url_small), at, len) < 0)
         return fail(p, 500, "out of memory");
     return 0;
 }
@@ -165,7 +193,8 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
         return -1;
     if (p->in_trailers && count_trailer_bytes(p, len + (p->field_len ? 0 : 4)) < 0)
         return -1;
-    if (append(&p->field, &p->field_len, &p->field_cap, at, len) < 0)
+    if (append(&p->field, &p->field_len, &p->field_cap, p->field_small, sizeof(p->field_small), at,
+               len) < 0)
         return fail(p, 500, "out of memory");
     return 0;
 }
@@ -176,7 +205,8 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     p->have_value = true;
     if (p->in_trailers && count_trailer_bytes(p, len) < 0)
         return -1;
-    if (append(&p->value, &p->value_len, &p->value_cap, at, len) < 0)
+    if (append(&p->value, &p->value_len, &p->value_cap, p->value_small, sizeof(p->value_small), at,
+               len) < 0)
         return fail(p, 500, "out of memory");
     return 0;
 }
@@ -452,9 +482,12 @@ void wp_h1_parser_init(struct wp_h1_parser *p, enum wp_h1_kind kind,
 
 void wp_h1_parser_free(struct wp_h1_parser *p)
 {
-    free(p->field);
-    free(p->value);
-    free(p->url);
+    if (p->field != p->field_small)
+        free(p->field);
+    if (p->value != p->value_small)
+        free(p->value);
+    if (p->url != p->url_small)
+        free(p->url);
     wp_request_head_free(&p->req);
     wp_response_head_free(&p->resp);
     wp_headers_free(&p->trailers);
@@ -528,6 +561,24 @@ static ssize_t scan_head(struct wp_h1_parser *p, const char *data, size_t len)
         }
         p->scan = WP_H1_SCAN_IN_LINE;
         p->line_len++;
+        /* the rest of the line at once, up to its CR or a bare LF: byte by byte,
+         * this loop was 4,800 instructions per request under callgrind */
+        {
+            const char *start = data + i + 1, *end, *lf;
+            size_t run;
+            end = memchr(start, '\r', len - i - 1);
+            if (!end)
+                end = data + len;
+            lf = memchr(start, '\n', (size_t)(end - start));
+            run = (size_t)((lf ? lf : end) - start);
+            if (p->head_bytes + run > p->limits.max_header_bytes) {
+                fail(p, 431, "header block larger than the limit");
+                return -1;
+            }
+            p->head_bytes += run;
+            p->line_len += run;
+            i += run;
+        }
     }
     return (ssize_t)len;
 }
@@ -608,69 +659,165 @@ bool wp_h1_parser_upgraded(const struct wp_h1_parser *p)
 
 /* ---- writing heads ---- */
 
-#define W(s, n)                    \
-    do {                           \
-        if (w(sink, (s), (n)) < 0) \
-            return -1;             \
+/* Heads are assembled here and handed to the sink in a few large pieces: one
+ * evbuffer_add per name, separator and value cost about 1,700 instructions per
+ * request under callgrind. */
+struct head_out {
+    wp_h1_write_fn w;
+    void *sink;
+    size_t len;
+    char buf[2048];
+};
+
+static int out_flush(struct head_out *o)
+{
+    int rc = o->len ? o->w(o->sink, o->buf, o->len) : 0;
+    o->len = 0;
+    return rc;
+}
+
+static int out_put(struct head_out *o, const char *s, size_t n)
+{
+    if (o->len + n > sizeof(o->buf)) {
+        if (out_flush(o) < 0)
+            return -1;
+        if (n > sizeof(o->buf))
+            return o->w(o->sink, s, n);
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    return 0;
+}
+
+/* Decimal form of v into out (at least 20 bytes); returns its length. */
+static size_t fmt_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0, i = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        out[i++] = tmp[--n];
+    return i;
+}
+
+#define W(s, n)                       \
+    do {                              \
+        if (out_put(o, (s), (n)) < 0) \
+            return -1;                \
     } while (0)
 #define WS(s) W((s), strlen(s))
 
-static int write_fields(const struct wp_headers *h, wp_h1_write_fn w, void *sink)
+static int write_fields(const struct wp_headers *h, struct head_out *o)
 {
     for (size_t i = 0; i < h->len; i++) {
-        W(h->items[i].name, h->items[i].name_len);
+        const struct wp_header *f = &h->items[i];
+        if (o->len + f->name_len + f->value_len + 4 <= sizeof(o->buf)) {
+            char *d = o->buf + o->len;
+            memcpy(d, f->name, f->name_len);
+            d += f->name_len;
+            *d++ = ':';
+            *d++ = ' ';
+            memcpy(d, f->value, f->value_len);
+            d += f->value_len;
+            *d++ = '\r';
+            *d++ = '\n';
+            o->len = (size_t)(d - o->buf);
+            continue;
+        }
+        W(f->name, f->name_len);
         W(": ", 2);
-        W(h->items[i].value, h->items[i].value_len);
+        W(f->value, f->value_len);
         W("\r\n", 2);
     }
     return 0;
 }
 
-int wp_h1_write_request_head(const struct wp_request_head *r, wp_h1_write_fn w, void *sink)
+static int write_content_length(struct head_out *o, int64_t len)
 {
-    char buf[64];
+    char buf[48] = "content-length: ";
+    size_t n = 16 + fmt_u64(buf + 16, (uint64_t)len);
+    buf[n++] = '\r';
+    buf[n++] = '\n';
+    W(buf, n);
+    return 0;
+}
+
+static int request_head(const struct wp_request_head *r, struct head_out *o)
+{
     WS(r->method);
     W(" ", 1);
     WS(r->path);
     W(" HTTP/1.1\r\nhost: ", 17);
     WS(r->authority ? r->authority : "");
     W("\r\n", 2);
-    if (write_fields(&r->headers, w, sink) < 0)
+    if (write_fields(&r->headers, o) < 0)
         return -1;
     if (r->chunked) {
         WS("transfer-encoding: chunked\r\n");
     } else if (r->content_length >= 0) {
-        int n =
-            snprintf(buf, sizeof(buf), "content-length: %lld\r\n", (long long)r->content_length);
-        W(buf, (size_t)n);
+        if (write_content_length(o, r->content_length) < 0)
+            return -1;
     }
     if (r->upgrade)
         WS("connection: upgrade\r\n");
     else if (!r->keep_alive)
         WS("connection: close\r\n");
     W("\r\n", 2);
-    return 0;
+    return out_flush(o);
+}
+
+int wp_h1_write_request_head(const struct wp_request_head *r, wp_h1_write_fn w, void *sink)
+{
+    struct head_out o;
+    o.w = w;
+    o.sink = sink;
+    o.len = 0;
+    return request_head(r, &o);
+}
+
+static int last_chunk(const struct wp_headers *trailers, struct head_out *o)
+{
+    W("0\r\n", 3);
+    if (trailers && write_fields(trailers, o) < 0)
+        return -1;
+    W("\r\n", 2);
+    return out_flush(o);
 }
 
 int wp_h1_write_last_chunk(const struct wp_headers *trailers, wp_h1_write_fn w, void *sink)
 {
-    W("0\r\n", 3);
-    if (trailers && write_fields(trailers, w, sink) < 0)
-        return -1;
-    W("\r\n", 2);
-    return 0;
+    struct head_out o;
+    o.w = w;
+    o.sink = sink;
+    o.len = 0;
+    return last_chunk(trailers, &o);
 }
 
-int wp_h1_write_response_head(const struct wp_response_head *r, wp_h1_write_fn w, void *sink)
+static int response_head(const struct wp_response_head *r, struct head_out *o)
 {
-    char buf[96];
-    int n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\n", r->status,
-                     r->reason ? r->reason : wp_status_reason(r->status));
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\n", r->status,
-                     wp_status_reason(r->status));
-    W(buf, (size_t)n);
-    if (write_fields(&r->headers, w, sink) < 0)
+    const char *reason = r->reason ? r->reason : wp_status_reason(r->status);
+    char code[24];
+    size_t clen, rlen = strlen(reason);
+    if (r->status < 0) {
+        clen = (size_t)snprintf(code, sizeof(code), "%d", r->status);
+    } else {
+        clen = fmt_u64(code, (uint64_t)r->status);
+    }
+    /* a reason phrase that makes the status line 96 bytes or more is replaced by
+     * the standard one */
+    if (9 + clen + 1 + rlen + 2 >= 96) {
+        reason = wp_status_reason(r->status);
+        rlen = strlen(reason);
+    }
+    W("HTTP/1.1 ", 9);
+    W(code, clen);
+    W(" ", 1);
+    W(reason, rlen);
+    W("\r\n", 2);
+    if (write_fields(&r->headers, o) < 0)
         return -1;
     if (r->status == 101) {
         WS("connection: upgrade\r\n");
@@ -678,13 +825,21 @@ int wp_h1_write_response_head(const struct wp_response_head *r, wp_h1_write_fn w
         if (r->chunked) {
             WS("transfer-encoding: chunked\r\n");
         } else if (r->content_length >= 0 && r->status >= 200 && r->status != 204) {
-            n = snprintf(buf, sizeof(buf), "content-length: %lld\r\n",
-                         (long long)r->content_length);
-            W(buf, (size_t)n);
+            if (write_content_length(o, r->content_length) < 0)
+                return -1;
         }
         if (!r->keep_alive && r->status >= 200)
             WS("connection: close\r\n");
     }
     W("\r\n", 2);
-    return 0;
+    return out_flush(o);
+}
+
+int wp_h1_write_response_head(const struct wp_response_head *r, wp_h1_write_fn w, void *sink)
+{
+    struct head_out o;
+    o.w = w;
+    o.sink = sink;
+    o.len = 0;
+    return response_head(r, &o);
 }

@@ -77,9 +77,10 @@ struct wp_h1_parser {
     size_t head_bytes;
 
     /* field being accumulated; bounded by max_header_bytes through the scanner */
-    char *field, *value, *url;
+    char *field, *value, *url; /* NULL, the small buffers below, or the heap */
     size_t field_len, value_len, url_len;
     size_t field_cap, value_cap, url_cap;
+    char field_small[64], value_small[256], url_small[256];
     bool have_value;
     bool in_trailers;
     size_t n_headers;

@@ -47,6 +47,7 @@ struct wp_h1_server {
     struct wp_stream *stream;
     enum wp_h1s_state state;
     struct event *timer;
+    struct event *flush; /* writes queued response bytes, see out_flush() */
     int64_t header_timeout_ms;
     enum wp_framing framing;
     bool close_after;
@@ -59,6 +60,7 @@ struct wp_h1_server {
     bool out_blocked;
     bool lingering;
     bool head_sent;
+    bool flush_pending;
     struct wp_headers trailers; /* response trailers, written with the last chunk */
     uint64_t requests;
     struct wp_deferred dfree;
@@ -86,6 +88,8 @@ static void conn_free(struct wp_deferred *d)
     wp_headers_free(&c->trailers);
     if (c->timer)
         event_free(c->timer);
+    if (c->flush)
+        event_free(c->flush);
     if (c->bev)
         bufferevent_free(c->bev);
     WP_DEC(&c->w->stats, WP_C_DOWNSTREAM_CX_ACTIVE);
@@ -240,6 +244,59 @@ static void protocol_error(struct wp_h1_server *c)
 
 /* ---- stream -> codec ---- */
 
+static void out_unblock_check(struct wp_h1_server *c)
+{
+    if (c->out_blocked &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) <= WP_DOWN_WRITE_HIGH / 2) {
+        c->out_blocked = false;
+        if (c->stream)
+            wp_stream_downstream_blocked(c->stream, false);
+    }
+}
+
+/* Response bytes are written to the socket from here, at once, while libevent's
+ * write event stays off; only what the socket does not take is left to libevent
+ * (EV_WRITE on until the output is empty again, see write_cb). libevent alone adds
+ * and removes an EPOLLOUT interest around every response: two epoll_ctl calls and
+ * one more loop iteration per request under strace. */
+static void out_flush(struct wp_h1_server *c)
+{
+    struct evbuffer *out;
+    c->flush_pending = false;
+    if (c->state == WP_H1S_CLOSED || !c->bev || (bufferevent_get_enabled(c->bev) & EV_WRITE))
+        return;
+    out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) == 0)
+        return;
+    /* libevent keeps the start of a socket bufferevent's output frozen outside
+     * its own write callback; the same unfreeze, write, freeze here. Without a
+     * socket libevent writes it all. */
+    if (bufferevent_getfd(c->bev) >= 0) {
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, bufferevent_getfd(c->bev));
+        evbuffer_freeze(out, 1);
+    }
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(c->bev, EV_WRITE); /* full, or an error libevent reports */
+    else
+        out_unblock_check(c);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    out_flush(arg);
+}
+
+/* Bytes were queued: they go out once the current callback is over, together with
+ * whatever else it queues. */
+static void out_queued(struct wp_h1_server *c)
+{
+    if (!c->flush_pending && !(bufferevent_get_enabled(c->bev) & EV_WRITE)) {
+        c->flush_pending = true;
+        event_active(c->flush, EV_TIMEOUT, 1);
+    }
+}
+
 static void out_check(struct wp_h1_server *c)
 {
     size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
@@ -275,6 +332,7 @@ static void d_send_head(void *ctx, struct wp_response_head *resp, bool end)
     resp->keep_alive = !c->close_after;
     c->head_sent = true;
     wp_h1_write_response_head(resp, write_sink, bufferevent_get_output(c->bev));
+    out_queued(c);
     out_check(c);
 }
 
@@ -298,6 +356,7 @@ static void d_send_data(void *ctx, const char *data, size_t len)
     case WP_FR_NONE:
         break;
     }
+    out_queued(c);
     out_check(c);
 }
 
@@ -310,6 +369,7 @@ static void d_send_end(void *ctx)
         wp_h1_write_last_chunk(&c->trailers, write_sink, bufferevent_get_output(c->bev));
     wp_headers_free(&c->trailers);
     c->response_done = true;
+    out_flush(c);
     kick(c);
 }
 
@@ -328,8 +388,10 @@ static void d_send_trailers(void *ctx, struct wp_headers *trailers)
 static void d_send_continue(void *ctx)
 {
     struct wp_h1_server *c = ctx;
-    if (c->state == WP_H1S_ACTIVE && c->bev)
+    if (c->state == WP_H1S_ACTIVE && c->bev) {
         evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        out_queued(c);
+    }
 }
 
 static void d_pause_request(void *ctx, bool pause)
@@ -502,12 +564,9 @@ static void read_cb(struct bufferevent *bev, void *arg)
 static void write_cb(struct bufferevent *bev, void *arg)
 {
     struct wp_h1_server *c = arg;
-    if (c->out_blocked &&
-        evbuffer_get_length(bufferevent_get_output(bev)) <= WP_DOWN_WRITE_HIGH / 2) {
-        c->out_blocked = false;
-        if (c->stream)
-            wp_stream_downstream_blocked(c->stream, false);
-    }
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        bufferevent_disable(bev, EV_WRITE); /* written out: out_flush() writes again */
+    out_unblock_check(c);
 }
 
 static void event_cb(struct bufferevent *bev, short events, void *arg)
@@ -586,7 +645,12 @@ void wp_h1_server_start(struct wp_worker *w, struct bufferevent *bev,
     }
     wp_h1_parser_init(&c->parser, WP_H1_REQUEST, &limits, &callbacks, c);
     c->timer = evtimer_new(w->base, timer_cb, c);
-    if (!c->timer) {
+    c->flush = event_new(w->base, -1, 0, flush_cb, c);
+    if (!c->timer || !c->flush) {
+        if (c->timer)
+            event_free(c->timer);
+        if (c->flush)
+            event_free(c->flush);
         wp_h1_parser_free(&c->parser);
         bufferevent_free(bev);
         free(c);
@@ -598,7 +662,8 @@ void wp_h1_server_start(struct wp_worker *w, struct bufferevent *bev,
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(bev, EV_READ, 0, WP_DOWN_READ_HIGH);
     bufferevent_setwatermark(bev, EV_WRITE, WP_DOWN_WRITE_HIGH / 2, 0);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    bufferevent_disable(bev, EV_WRITE); /* on in a new bufferevent; see out_flush() */
+    bufferevent_enable(bev, EV_READ);
     wp_timer_arm_ms(c->timer, c->header_timeout_ms);
     if (w->draining)
         c->close_after = true;

@@ -181,9 +181,35 @@ static void start_closing(struct h2_server *c)
     bufferevent_disable(c->bev, EV_READ);
     bufferevent_setcb(c->bev, NULL, closing_write_cb, closing_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    bufferevent_enable(c->bev, EV_WRITE); /* libevent writes the rest, see out_flush() */
     wp_timer_arm_ms(c->timer, WP_H2_CLOSE_FLUSH_MS);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         conn_close(c);
+}
+
+/* Frames are written to the socket from here, at once, while libevent's write
+ * event stays off; only what the socket does not take is left to libevent (EV_WRITE
+ * on until write_cb sees the output empty). libevent alone adds and removes an
+ * EPOLLOUT interest around every flush: two epoll_ctl calls and one more loop
+ * iteration per response under strace. Returns true when bytes were written and
+ * none are left. */
+static bool out_flush(struct h2_server *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if ((bufferevent_get_enabled(c->bev) & EV_WRITE) || evbuffer_get_length(out) == 0)
+        return false;
+    /* libevent keeps the start of a socket bufferevent's output frozen outside
+     * its own write callback; the same unfreeze, write, freeze here. Without a
+     * socket (a bufferevent pair in the fuzz target) libevent writes it all. */
+    if (bufferevent_getfd(c->bev) >= 0) {
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, bufferevent_getfd(c->bev));
+        evbuffer_freeze(out, 1);
+        if (evbuffer_get_length(out) == 0)
+            return true;
+    }
+    bufferevent_enable(c->bev, EV_WRITE); /* full, or an error libevent reports */
+    return false;
 }
 
 /* Sends what nghttp2 has queued, as far as the socket takes it. Top level only. */
@@ -192,12 +218,17 @@ static void do_send(struct h2_server *c)
     int rv;
     if (c->state == WP_H2C_CLOSED || c->state == WP_H2C_CLOSING)
         return;
-    rv = nghttp2_session_send(c->ng);
-    if (rv != 0) {
-        weir_log(WEIR_LOG_DEBUG, "h2 send failed", "peer", c->info.peer_text, "error",
-                 nghttp2_strerror(rv), NULL);
-        conn_close(c);
-        return;
+    for (;;) {
+        rv = nghttp2_session_send(c->ng);
+        if (rv != 0) {
+            weir_log(WEIR_LOG_DEBUG, "h2 send failed", "peer", c->info.peer_text, "error",
+                     nghttp2_strerror(rv), NULL);
+            conn_close(c);
+            return;
+        }
+        /* a full output made nghttp2 stop (WOULDBLOCK): go on once it is written */
+        if (!out_flush(c) || !nghttp2_session_want_write(c->ng))
+            break;
     }
     if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng)) {
         start_closing(c);
@@ -287,6 +318,22 @@ static bool usable(const struct h2s *st)
     return !st->closed && st->c->state != WP_H2C_CLOSED && st->c->state != WP_H2C_CLOSING;
 }
 
+/* Decimal digits of v in out, NUL-terminated (the caller leaves room); returns
+ * their count. snprintf took 1,400 instructions per response head under callgrind. */
+static size_t fmt_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0, i = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        out[i++] = tmp[--n];
+    out[i] = '\0';
+    return i;
+}
+
 static void d_send_head(void *ctx, struct wp_response_head *resp, bool end)
 {
     struct h2s *st = ctx;
@@ -304,11 +351,14 @@ static void d_send_head(void *ctx, struct wp_response_head *resp, bool end)
         schedule_flush(c);
         return;
     }
-    snprintf(status, sizeof(status), "%d", resp->status);
-    nva[0] = make_nv(":status", 7, status, strlen(status));
+    if (resp->status >= 0 && resp->status < 1000)
+        nva[0] = make_nv(":status", 7, status, fmt_u64(status, (uint64_t)resp->status));
+    else {
+        snprintf(status, sizeof(status), "%d", resp->status);
+        nva[0] = make_nv(":status", 7, status, strlen(status));
+    }
     if (resp->content_length >= 0 && resp->status != 204 && resp->status != 304) {
-        snprintf(clen, sizeof(clen), "%lld", (long long)resp->content_length);
-        nva[1] = make_nv("content-length", 14, clen, strlen(clen));
+        nva[1] = make_nv("content-length", 14, clen, fmt_u64(clen, (uint64_t)resp->content_length));
     } else {
         /* shift the fields down over the unused slot */
         memmove(&nva[1], &nva[2], (n - 2) * sizeof(*nva));
@@ -728,7 +778,11 @@ static void read_cb(struct bufferevent *bev, void *arg)
 
 static void write_cb(struct bufferevent *bev, void *arg)
 {
-    do_send(arg);
+    struct h2_server *c = arg;
+    do_send(c);
+    if (c->bev == bev && c->state != WP_H2C_CLOSING && c->state != WP_H2C_CLOSED &&
+        evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        bufferevent_disable(bev, EV_WRITE); /* written out: out_flush() writes again */
 }
 
 static void event_cb(struct bufferevent *bev, short events, void *arg)
@@ -828,7 +882,8 @@ void wp_h2_server_start(struct wp_worker *w, struct bufferevent *bev,
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(bev, EV_READ, 0, 64 * 1024);
     bufferevent_setwatermark(bev, EV_WRITE, WP_H2_WRITE_HIGH / 2, 0);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    bufferevent_disable(bev, EV_WRITE); /* on in a new bufferevent; see out_flush() */
+    bufferevent_enable(bev, EV_READ);
     wp_timer_arm_ms(c->timer, WP_H2_IDLE_MS);
     if (w->draining)
         drain(c);

@@ -12,6 +12,7 @@
 #ifndef WP_TELEMETRY_ACCESS_LOG_H
 #define WP_TELEMETRY_ACCESS_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/proxy_config.h"
@@ -44,7 +45,12 @@ int wp_access_log_configure(const struct weir_proxy_config *cfg);
 void wp_access_log_reopen(void);
 void wp_access_log_close(void);
 
-/* Any worker. */
+/* Any worker. Whether cfg logs at all: callers skip building an entry when not. */
+static inline bool wp_access_log_enabled(const struct weir_proxy_config *cfg)
+{
+    return cfg && cfg->proxy.access_log.mode != WEIR_PC_ACCESS_LOG_OFF;
+}
+
 void wp_access_log_write(const struct weir_proxy_config *cfg, const struct wp_access_entry *e);
 
 #endif

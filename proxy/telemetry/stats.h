@@ -172,6 +172,11 @@ void wp_stats_render_prometheus(struct evbuffer *out, struct wp_stats *const *wo
                                 const char *revision);
 void wp_stats_render_text(struct evbuffer *out, struct wp_stats *const *workers, size_t n_workers,
                           const struct wp_global_stats *g);
+/* weir_proxy_rate_limited_total{limit}: requests and inbound TCP connections
+ * refused by each rate limit of the snapshot (set may be NULL). prom: Prometheus
+ * text, else the /stats form. */
+struct wp_rl_set;
+void wp_stats_render_rate_limits(struct evbuffer *out, const struct wp_rl_set *set, bool prom);
 /* Sum of one counter over the workers. */
 uint64_t wp_stats_sum(struct wp_stats *const *workers, size_t n_workers, enum wp_counter c);
 /* Adds up the endpoint stats of every worker for one cluster/endpoint pair; false if none. */

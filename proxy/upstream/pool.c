@@ -159,30 +159,61 @@ static void idle_event_cb(struct bufferevent *bev, short events, void *arg)
     wp_upconn_close(arg);
 }
 
+/* Appends len bytes to a pool key; past cap only the length grows. */
+static size_t key_put(char *key, size_t cap, size_t o, const void *data, size_t len)
+{
+    if (o + len <= cap)
+        memcpy(key + o, data, len);
+    return o + len;
+}
+
+/* The family, port and address of sa, or one 0 byte when sa is NULL. */
+static size_t key_put_addr(char *key, size_t cap, size_t o, const struct sockaddr *sa)
+{
+    unsigned char fam = sa ? (unsigned char)sa->sa_family : 0;
+    o = key_put(key, cap, o, &fam, 1);
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        o = key_put(key, cap, o, &s4->sin_port, sizeof(s4->sin_port));
+        o = key_put(key, cap, o, &s4->sin_addr, sizeof(s4->sin_addr));
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        o = key_put(key, cap, o, &s6->sin6_port, sizeof(s6->sin6_port));
+        o = key_put(key, cap, o, &s6->sin6_addr, sizeof(s6->sin6_addr));
+        o = key_put(key, cap, o, &s6->sin6_scope_id, sizeof(s6->sin6_scope_id));
+    }
+    return o;
+}
+
+/* The pool key is binary (cluster, destination, passthrough source, TLS context):
+ * formatting it as text took about 5,000 instructions per request under callgrind. */
 static struct wp_pool_bucket *bucket_for(struct wp_worker *w, const struct wp_up_target *t)
 {
-    char key[512], addr[WP_ADDR_STRLEN], src[WP_ADDR_STRLEN] = "";
-    unsigned long long tls = t->tls ? (unsigned long long)wp_tls_client_id(t->tls) : 0;
+    char key[512];
+    uint64_t tls = t->tls ? (uint64_t)wp_tls_client_id(t->tls) : 0;
     struct wp_pool_bucket *b;
-    int n;
-    if (t->host)
-        snprintf(addr, sizeof(addr), "%s:%u", t->host, t->port);
-    else
-        wp_addr_format((const struct sockaddr *)&t->addr, addr, sizeof(addr));
-    if (t->bind_src)
-        wp_addr_format(t->bind_src, src, sizeof(src));
+    size_t n = key_put(key, sizeof(key), 0, t->cluster, strlen(t->cluster) + 1);
+    if (t->host) {
+        n = key_put(key, sizeof(key), n, "h", 1);
+        n = key_put(key, sizeof(key), n, t->host, strlen(t->host) + 1);
+        n = key_put(key, sizeof(key), n, &t->port, sizeof(t->port));
+    } else {
+        n = key_put(key, sizeof(key), n, "a", 1);
+        n = key_put_addr(key, sizeof(key), n, (const struct sockaddr *)&t->addr);
+    }
+    n = key_put_addr(key, sizeof(key), n, t->bind_src);
     /* a TLS context belongs to one snapshot: a connection is reused only under
      * the settings that opened it */
-    n = snprintf(key, sizeof(key), "%s|%s|%s|%llu", t->cluster, addr, src, tls);
-    if (n < 0 || (size_t)n >= sizeof(key))
+    n = key_put(key, sizeof(key), n, &tls, sizeof(tls));
+    if (n > sizeof(key))
         return NULL;
-    b = wp_strmap_get(&w->pools, key, (size_t)n);
+    b = wp_strmap_get(&w->pools, key, n);
     if (b)
         return b;
     if (!(b = calloc(1, sizeof(*b))))
         return NULL;
     wp_list_init(&b->idle);
-    if (wp_strmap_put(&w->pools, key, (size_t)n, b, NULL) < 0) {
+    if (wp_strmap_put(&w->pools, key, n, b, NULL) < 0) {
         free(b);
         return NULL;
     }
