@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "kube/cache.h"
+#include "cached.h"
 #include "scope.h"
 
 /* The informers the translation reads: Namespaces up to the last mesh kind
@@ -192,7 +193,8 @@ static bool key_inside(const char *key, void *arg)
 }
 
 /* The informers' objects: every one (sc NULL), or the scope's, with every
- * Namespace and ServiceEntry in either case. */
+ * Namespace and ServiceEntry in either case; those the caches keep packed are
+ * expanded for the translation (cached.h). */
 static int take_snapshots(struct weir_op_reconciler *r, struct weir_kube_snapshot *ks,
                           struct scope *sc)
 {
@@ -202,6 +204,15 @@ static int take_snapshots(struct weir_op_reconciler *r, struct weir_kube_snapsho
         if ((all ? weir_kube_informer_snapshot(inf, &ks[w])
                  : weir_kube_informer_snapshot_where(inf, key_inside, sc, &ks[w])) != 0)
             return -1;
+        if (w != WEIR_OP_W_SERVICES && w != WEIR_OP_W_ENDPOINTSLICES && w != WEIR_OP_W_PODS)
+            continue;
+        for (size_t i = 0; i < ks[w].len; i++) {
+            json_t *full = weir_op_cached_expand(ks[w].items[i]);
+            if (!full)
+                return -1;
+            json_decref(ks[w].items[i]);
+            ks[w].items[i] = full;
+        }
     }
     if (sc)
         sc->namespaces = &ks[WEIR_OP_W_NAMESPACES];

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "meshconfig/mesh_config.h"
+#include "cached.h"
 #include "scope.h"
 #include "translate/translate.h"
 #include "strmap.h"
@@ -382,56 +383,6 @@ static void on_delete(void *arg, const json_t *obj)
     on_event(arg, obj, NULL);
 }
 
-/* ---- what the caches keep ---- */
-
-/* Drops the members of o (an object) that are not listed. */
-static void keep_only(json_t *o, const char *const *keep)
-{
-    const char *k;
-    json_t *v;
-    void *tmp;
-    if (!json_is_object(o))
-        return;
-    json_object_foreach_safe(o, tmp, k, v)
-    {
-        bool wanted = false;
-        for (const char *const *w = keep; *w && !wanted; w++)
-            wanted = strcmp(k, *w) == 0;
-        if (!wanted)
-            json_object_del(o, k);
-    }
-}
-
-/* A Pod as the translation and the scope rule read it: its names, labels,
- * service account, container ports, phase and addresses. The rest (volumes,
- * container specs, conditions, statuses) is most of a Pod's size and, at
- * tens of thousands of Pods, most of the operator's memory. */
-static void slim_pod(json_t *pod)
-{
-    static const char *const top[] = {"apiVersion", "kind", "metadata", "spec", "status", NULL};
-    static const char *const metadata[] = {
-        "name",       "namespace",         "labels", "uid", "resourceVersion",
-        "generation", "deletionTimestamp", NULL};
-    static const char *const spec[] = {"serviceAccountName", "containers", "initContainers",
-                                       "hostNetwork", NULL};
-    static const char *const container[] = {"name", "ports", NULL};
-    static const char *const status[] = {"phase", "podIP", "podIPs", NULL};
-    static const char *const lists[] = {"containers", "initContainers", NULL};
-    json_t *spec_obj = json_object_get(pod, "spec"), *c;
-    size_t i;
-
-    keep_only(pod, top);
-    keep_only(json_object_get(pod, "metadata"), metadata);
-    keep_only(spec_obj, spec);
-    keep_only(json_object_get(pod, "status"), status);
-    for (const char *const *l = lists; *l; l++) {
-        json_array_foreach(json_object_get(spec_obj, *l), i, c)
-        {
-            keep_only(c, container);
-        }
-    }
-}
-
 /* ---- life cycle ---- */
 
 int weir_op_watchers_new(const struct weir_op_watchers_options *opts, struct weir_op_watchers **out)
@@ -467,10 +418,15 @@ int weir_op_watchers_new(const struct weir_op_watchers_options *opts, struct wei
             .name = watches[i].name,
             .strip_managed_fields = true,
         };
+        /* the kinds there are tens of thousands of, kept small (cached.h) */
         if (i == WEIR_OP_W_PODS) {
             io.field_selector = POD_SELECTOR;
-            io.transform = slim_pod;
+            io.transform = weir_op_cached_pod;
         }
+        if (i == WEIR_OP_W_SERVICES)
+            io.transform = weir_op_cached_service;
+        if (i == WEIR_OP_W_ENDPOINTSLICES)
+            io.transform = weir_op_cached_slice;
         if (i == WEIR_OP_W_MESH_CONFIG) {
             io.namespace = w->ns;
             io.field_selector = w->field_selector;

@@ -644,13 +644,13 @@ for e in "${errs[@]}"; do
 	((n >= 3 && n <= 5)) || bad+=("$e")
 done
 ew=$(awk '$1 == "weir_operator_config_writes_total" {print $2}' "$WORK/e-metrics.txt")
-if ((${#errs[@]} == 12 && ${#bad[@]} == 0)) && [[ $readyz == 503 && $ew == 0 ]] &&
-	((rej1 - rej0 >= 36)) && grep -Eq ': 429[: ]' "$WEIR_EXTRA_LOGS/weir-fx-e.log"; then
+if ((${#errs[@]} == 13 && ${#bad[@]} == 0)) && [[ $readyz == 503 && $ew == 0 ]] &&
+	((rej1 - rej0 >= 39)) && grep -Eq ': 429[: ]' "$WEIR_EXTRA_LOGS/weir-fx-e.log"; then
 	range=$(printf '%s\n' "${errs[@]##* }" | sort -n | sed -n '1p;$p' | paste -sd' ')
 	ok "$desc (in $window_ms ms: $((rej1 - rej0)) rejected by the API server; failed lists per informer: ${range% *} to ${range#* })"
 else
 	not_ok "$desc" "window $window_ms ms, /readyz $readyz, config writes ${ew:-none}," \
-		"API server rejected $((rej1 - rej0)) (want >= 36: 12 informers x 3)," \
+		"API server rejected $((rej1 - rej0)) (want >= 39: 13 informers x 3)," \
 		"informers out of 3..5 errors: ${bad[*]:-none} (of ${#errs[@]})" \
 		"$(grep -E -m2 ': 429[: ]' "$WEIR_EXTRA_LOGS/weir-fx-e.log" || echo 'no 429 answer in the log')"
 fi
