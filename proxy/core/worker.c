@@ -13,6 +13,8 @@
 
 #include "core/conn.h"
 #include "core/log.h"
+#include "http/stream.h"
+#include "http1/client.h"
 #include "http2/client.h"
 #include "lb/balancer.h"
 #include "upstream/outlier.h"
@@ -305,6 +307,8 @@ static void *worker_main(void *arg)
     wp_h2_client_shutdown(w);
     wp_pool_shutdown(w);
     run_reaper(w);
+    wp_stream_cache_free(w);
+    wp_h1_client_cache_free(w);
     if (w->current) {
         struct wp_wsnap *ws = w->current;
         w->current = NULL;

@@ -63,6 +63,7 @@ enum timer_kind {
 
 struct wp_stream {
     struct wp_worker *w;
+    struct wp_stream *next_free; /* in w->free_streams */
     struct wp_wsnap *ws;
     const struct weir_proxy_config *cfg;
     const struct wp_downstream_info *info;
@@ -1329,10 +1330,32 @@ static void route_inbound(struct wp_stream *s)
 
 /* ---- downstream side ---- */
 
+/* A stream from the worker's free list keeps its buffer (empty) and its two timers
+ * (not pending), made for this same address on this same loop; the rest is zero as
+ * from calloc. */
+static struct wp_stream *stream_alloc(struct wp_worker *w)
+{
+    struct wp_stream *s = w->free_streams;
+    struct evbuffer *body;
+    struct event *timer, *idle;
+    if (!s)
+        return calloc(1, sizeof(*s));
+    w->free_streams = s->next_free;
+    w->n_free_streams--;
+    body = s->body;
+    timer = s->timer;
+    idle = s->idle;
+    memset(s, 0, sizeof(*s));
+    s->body = body;
+    s->timer = timer;
+    s->idle = idle;
+    return s;
+}
+
 struct wp_stream *wp_stream_new(struct wp_worker *w, const struct wp_downstream_info *info,
                                 const struct wp_downstream_ops *ops, void *ctx)
 {
-    struct wp_stream *s = calloc(1, sizeof(*s));
+    struct wp_stream *s = stream_alloc(w);
     struct timespec ts;
     if (!s)
         return NULL;
@@ -1350,9 +1373,12 @@ struct wp_stream *wp_stream_new(struct wp_worker *w, const struct wp_downstream_
     s->start_unix_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     wp_request_head_init(&s->req);
     wp_headers_init(&s->req_trailers);
-    s->body = evbuffer_new();
-    s->timer = evtimer_new(w->base, timer_cb, s);
-    s->idle = evtimer_new(w->base, idle_cb, s);
+    if (!s->body)
+        s->body = evbuffer_new();
+    if (!s->timer)
+        s->timer = evtimer_new(w->base, timer_cb, s);
+    if (!s->idle)
+        s->idle = evtimer_new(w->base, idle_cb, s);
     if (!s->body || !s->timer || !s->idle) {
         wp_stream_free(s);
         return NULL;
@@ -1360,6 +1386,40 @@ struct wp_stream *wp_stream_new(struct wp_worker *w, const struct wp_downstream_
     WP_INC(&w->stats, WP_C_DOWNSTREAM_RQ_TOTAL);
     WP_INC(&w->stats, WP_C_DOWNSTREAM_RQ_ACTIVE);
     return s;
+}
+
+static void stream_release(struct wp_stream *s)
+{
+    struct wp_worker *w = s->w;
+    if (s->timer && s->idle && s->body && w->n_free_streams < WP_WORKER_FREE_MAX) {
+        event_del(s->timer);
+        event_del(s->idle);
+        evbuffer_drain(s->body, evbuffer_get_length(s->body));
+        s->next_free = w->free_streams;
+        w->free_streams = s;
+        w->n_free_streams++;
+        return;
+    }
+    if (s->timer)
+        event_free(s->timer);
+    if (s->idle)
+        event_free(s->idle);
+    if (s->body)
+        evbuffer_free(s->body);
+    free(s);
+}
+
+void wp_stream_cache_free(struct wp_worker *w)
+{
+    struct wp_stream *s;
+    while ((s = w->free_streams)) {
+        w->free_streams = s->next_free;
+        event_free(s->timer);
+        event_free(s->idle);
+        evbuffer_free(s->body);
+        free(s);
+    }
+    w->n_free_streams = 0;
 }
 
 static char *dup_header(const struct wp_headers *h, const char *name)
@@ -1506,12 +1566,6 @@ void wp_stream_free(struct wp_stream *s)
         WP_DEC(&s->w->stats, WP_C_DOWNSTREAM_RQ_ACTIVE);
     if (s->deadline)
         event_free(s->deadline);
-    if (s->timer)
-        event_free(s->timer);
-    if (s->idle)
-        event_free(s->idle);
-    if (s->body)
-        evbuffer_free(s->body);
     wp_request_head_free(&s->req);
     wp_headers_free(&s->req_trailers);
     free(s->log_method);
@@ -1522,7 +1576,7 @@ void wp_stream_free(struct wp_stream *s)
     free(s->tried);
     free(s->set_cookie);
     wp_wsnap_release(s->ws);
-    free(s);
+    stream_release(s);
 }
 
 /* ---- upstream side ---- */
