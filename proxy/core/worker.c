@@ -13,6 +13,7 @@
 
 #include "core/conn.h"
 #include "core/log.h"
+#include "http/message.h"
 #include "http/stream.h"
 #include "http1/client.h"
 #include "http2/client.h"
@@ -314,6 +315,7 @@ static void *worker_main(void *arg)
         w->current = NULL;
         wp_wsnap_release(ws);
     }
+    wp_headers_cache_free();
     return NULL;
 }
 
