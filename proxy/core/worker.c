@@ -17,6 +17,7 @@
 #include "http/stream.h"
 #include "http1/client.h"
 #include "http2/client.h"
+#include "http2/server.h"
 #include "lb/balancer.h"
 #include "upstream/outlier.h"
 #include "upstream/pool.h"
@@ -310,6 +311,7 @@ static void *worker_main(void *arg)
     run_reaper(w);
     wp_stream_cache_free(w);
     wp_h1_client_cache_free(w);
+    wp_h2_server_cache_free(w);
     if (w->current) {
         struct wp_wsnap *ws = w->current;
         w->current = NULL;

@@ -405,8 +405,17 @@ static int check_response_head(struct wp_h1_parser *p)
     r->status = (int)hp->status_code;
     r->version_major = 1;
     r->version_minor = (uint8_t)hp->http_minor;
-    if (p->url_len && wp_str_replace(&r->reason, p->url, p->url_len) < 0)
-        return fail(p, 500, "out of memory");
+    if (p->url_len) {
+        /* the standard phrase is what a NULL reason writes: no copy, one malloc and
+         * one free fewer per response */
+        const char *std = wp_status_reason(r->status);
+        if (strlen(std) == p->url_len && memcmp(std, p->url, p->url_len) == 0) {
+            free(r->reason);
+            r->reason = NULL;
+        } else if (wp_str_replace(&r->reason, p->url, p->url_len) < 0) {
+            return fail(p, 500, "out of memory");
+        }
+    }
     if (p->n_content_length > 1)
         return fail(p, 502, "more than one Content-Length");
     if (p->n_transfer_encoding > 1)
