@@ -1325,17 +1325,52 @@ static void route_outbound(struct wp_stream *s)
     apply_fault(s);
 }
 
+/* Appends n bytes of src at buf + o, cut and NUL-terminated within cap as snprintf
+ * would; returns the new length. */
+static size_t put_cut(char *buf, size_t cap, size_t o, const char *src, size_t n)
+{
+    if (o >= cap)
+        return o;
+    if (n > cap - 1 - o)
+        n = cap - 1 - o;
+    memcpy(buf + o, src, n);
+    buf[o + n] = '\0';
+    return o + n;
+}
+
 static void route_inbound(struct wp_stream *s)
 {
     const struct wp_snapshot *snap = s->ws->snap;
     const struct wp_inbound_port *ip = wp_snapshot_inbound_port(snap, s->info->dst_port);
     struct wp_identity *id = &s->w->proxy->id;
 
-    snprintf(s->cluster_buf, sizeof(s->cluster_buf), "inbound|%u||", s->info->dst_port);
+    /* by hand: the two snprintf calls were 1,800 instructions per inbound request
+     * under callgrind */
+    {
+        char port[8];
+        unsigned v = s->info->dst_port;
+        size_t n = sizeof(port), o;
+        do {
+            port[--n] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        o = put_cut(s->cluster_buf, sizeof(s->cluster_buf), 0, "inbound|", 8);
+        o = put_cut(s->cluster_buf, sizeof(s->cluster_buf), o, port + n, sizeof(port) - n);
+        put_cut(s->cluster_buf, sizeof(s->cluster_buf), o, "||", 2);
+    }
     s->cluster_name = s->cluster_buf;
-    if (ip)
-        snprintf(s->dest_service, sizeof(s->dest_service), "%s.%s.svc.cluster.local",
-                 ip->service_name, id->ns ? id->ns : snap->cfg->namespace_);
+    if (ip) {
+        /* "(null)" is what glibc's snprintf printed for a missing name */
+        const char *ns = id->ns ? id->ns : snap->cfg->namespace_;
+        const char *name = ip->service_name ? ip->service_name : "(null)";
+        size_t o;
+        if (!ns)
+            ns = "(null)";
+        o = put_cut(s->dest_service, sizeof(s->dest_service), 0, name, strlen(name));
+        o = put_cut(s->dest_service, sizeof(s->dest_service), o, ".", 1);
+        o = put_cut(s->dest_service, sizeof(s->dest_service), o, ns, strlen(ns));
+        put_cut(s->dest_service, sizeof(s->dest_service), o, ".svc.cluster.local", 18);
+    }
     s->dest_service_ns = id->ns;
     if (snap->inbound_refusal) {
         WP_INC(&s->w->stats, WP_C_INBOUND_REFUSED);
