@@ -261,6 +261,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     event_base_loop(base, EVLOOP_NONBLOCK);
     run_reaper();
     assert(live_streams == 0);
+    wp_h2_server_cache_free(&w); /* as the worker does when its loop ends */
     event_base_free(base);
     return 0;
 }

@@ -13,7 +13,11 @@
 
 #include "core/conn.h"
 #include "core/log.h"
+#include "http/message.h"
+#include "http/stream.h"
+#include "http1/client.h"
 #include "http2/client.h"
+#include "http2/server.h"
 #include "lb/balancer.h"
 #include "upstream/outlier.h"
 #include "upstream/pool.h"
@@ -305,11 +309,15 @@ static void *worker_main(void *arg)
     wp_h2_client_shutdown(w);
     wp_pool_shutdown(w);
     run_reaper(w);
+    wp_stream_cache_free(w);
+    wp_h1_client_cache_free(w);
+    wp_h2_server_cache_free(w);
     if (w->current) {
         struct wp_wsnap *ws = w->current;
         w->current = NULL;
         wp_wsnap_release(ws);
     }
+    wp_headers_cache_free();
     return NULL;
 }
 

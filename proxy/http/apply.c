@@ -209,6 +209,44 @@ void wp_strip_trailer_fields(struct wp_headers *h)
     h->len = j;
 }
 
+/* Removes the fields a Connection value names. The tokens are read in place (the
+ * value's bytes stay valid while fields are removed) and lower-cased on the stack:
+ * strndup() and strtok_r() were 250 instructions per response under callgrind. As
+ * strndup() did, the value ends at a NUL. */
+static void remove_connection_tokens(struct wp_headers *h, const char *v, size_t len,
+                                     bool keep_upgrade)
+{
+    char small[64];
+    size_t i = 0;
+    len = strnlen(v, len);
+    while (i < len) {
+        size_t start, n;
+        char *tok;
+        while (i < len && (v[i] == ',' || v[i] == ' ' || v[i] == '\t'))
+            i++;
+        start = i;
+        while (i < len && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
+            i++;
+        n = i - start;
+        if (!n)
+            break;
+        tok = n < sizeof(small) ? small : malloc(n + 1);
+        if (!tok)
+            continue;
+        for (size_t k = 0; k < n; k++) {
+            char ch = v[start + k];
+            tok[k] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        }
+        tok[n] = '\0';
+        /* a field this proxy routes on or frames with is not the peer's to remove */
+        if (!(keep_upgrade && strcmp(tok, "upgrade") == 0) && strcmp(tok, "host") != 0 &&
+            strcmp(tok, "connection") != 0)
+            wp_headers_remove(h, tok, n);
+        if (tok != small)
+            free(tok);
+    }
+}
+
 void wp_strip_hop_by_hop(struct wp_headers *h, bool keep_upgrade)
 {
     static const struct {
@@ -226,22 +264,7 @@ void wp_strip_hop_by_hop(struct wp_headers *h, bool keep_upgrade)
 
     /* fields named by Connection go first, while Connection is still there */
     while ((c = wp_headers_get(h, "connection", 10))) {
-        char *copy = strndup(c->value, c->value_len);
-        if (copy) {
-            char *save = NULL;
-            for (char *tok = strtok_r(copy, ", \t", &save); tok;
-                 tok = strtok_r(NULL, ", \t", &save)) {
-                for (char *s = tok; *s; s++)
-                    *s = (char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s);
-                if (keep_upgrade && strcmp(tok, "upgrade") == 0)
-                    continue;
-                /* a field this proxy routes on or frames with is not the peer's to remove */
-                if (strcmp(tok, "host") == 0 || strcmp(tok, "connection") == 0)
-                    continue;
-                wp_headers_remove(h, tok, strlen(tok));
-            }
-            free(copy);
-        }
+        remove_connection_tokens(h, c->value, c->value_len, keep_upgrade);
         wp_headers_remove(h, "connection", 10);
     }
     te = wp_headers_get(h, "te", 2);
@@ -260,25 +283,31 @@ void wp_strip_hop_by_hop(struct wp_headers *h, bool keep_upgrade)
     h->len = j;
 }
 
+/* "00" to "ff": two digits per byte of the id rather than one per nibble. */
+static const char hex_pairs[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 void wp_format_uuid(char out[37], uint64_t a, uint64_t b)
 {
+    /* where each byte's two digits go in 8-4-4-4-12 */
+    static const unsigned char at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
     a = (a & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL; /* version 4 */
     b = (b & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL; /* RFC 4122 variant */
-    /* by hand: snprintf took 2,600 instructions per request id under callgrind */
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (int i = 60; i >= 0; i -= 4) {
-        out[o++] = hex[(a >> i) & 0xF];
-        if (o == 8 || o == 13)
-            out[o++] = '-';
+    /* by hand: snprintf took 2,600 instructions per request id under callgrind, a
+     * nibble at a time 420, a byte at a time 145 */
+    for (int k = 0; k < 8; k++) {
+        memcpy(out + at[k], hex_pairs + 2 * ((a >> (56 - 8 * k)) & 0xFF), 2);
+        memcpy(out + at[8 + k], hex_pairs + 2 * ((b >> (56 - 8 * k)) & 0xFF), 2);
     }
-    out[o++] = '-';
-    for (int i = 60; i >= 0; i -= 4) {
-        out[o++] = hex[(b >> i) & 0xF];
-        if (o == 23)
-            out[o++] = '-';
-    }
-    out[o] = '\0';
+    out[8] = out[13] = out[18] = out[23] = '-';
+    out[36] = '\0';
 }
 
 int wp_header_append_list(struct wp_headers *h, const char *name, const char *value)

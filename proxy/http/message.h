@@ -31,6 +31,8 @@ struct wp_headers {
 
 void wp_headers_init(struct wp_headers *h);
 void wp_headers_free(struct wp_headers *h);
+/* Frees the blocks this thread keeps for the next lists; before the thread ends. */
+void wp_headers_cache_free(void);
 /* Appends a field; the name is lower-cased in the copy. */
 int wp_headers_add(struct wp_headers *h, const char *name, size_t name_len, const char *value,
                    size_t value_len);

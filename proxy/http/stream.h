@@ -147,5 +147,7 @@ void wp_stream_downstream_blocked(struct wp_stream *s, bool blocked);
  * writes its log line if it has not. It must not call ops afterwards. */
 void wp_stream_downstream_gone(struct wp_stream *s);
 void wp_stream_free(struct wp_stream *s);
+/* Frees the streams the worker keeps for reuse; when its loop is over. */
+void wp_stream_cache_free(struct wp_worker *w);
 
 #endif

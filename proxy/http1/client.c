@@ -35,7 +35,52 @@ struct wp_h1_client {
     bool flush_pending; /* kick is active for out_flush() */
     bool done;          /* the exchange is over: no more calls into the stream */
     struct wp_deferred dfree;
+    struct wp_h1_client *next_free; /* in w->free_h1_clients */
 };
+
+/* An exchange from the worker's free list keeps its kick event (not pending), made
+ * for this same address on this same loop; the rest is zero as from calloc. */
+static struct wp_h1_client *client_alloc(struct wp_worker *w)
+{
+    struct wp_h1_client *c = w->free_h1_clients;
+    struct event *kick;
+    if (!c)
+        return calloc(1, sizeof(*c));
+    w->free_h1_clients = c->next_free;
+    w->n_free_h1_clients--;
+    kick = c->kick;
+    memset(c, 0, sizeof(*c));
+    c->kick = kick;
+    return c;
+}
+
+static void client_release(struct wp_h1_client *c)
+{
+    struct wp_worker *w = c->w;
+    if (c->head)
+        evbuffer_free(c->head);
+    if (c->kick && w->n_free_h1_clients < WP_WORKER_FREE_MAX) {
+        event_del(c->kick);
+        c->next_free = w->free_h1_clients;
+        w->free_h1_clients = c;
+        w->n_free_h1_clients++;
+        return;
+    }
+    if (c->kick)
+        event_free(c->kick);
+    free(c);
+}
+
+void wp_h1_client_cache_free(struct wp_worker *w)
+{
+    struct wp_h1_client *c;
+    while ((c = w->free_h1_clients)) {
+        w->free_h1_clients = c->next_free;
+        event_free(c->kick);
+        free(c);
+    }
+    w->n_free_h1_clients = 0;
+}
 
 static void client_free(struct wp_deferred *d)
 {
@@ -43,11 +88,7 @@ static void client_free(struct wp_deferred *d)
     wp_h1_parser_free(&c->parser);
     wp_response_head_free(&c->resp);
     wp_headers_free(&c->trailers);
-    if (c->head)
-        evbuffer_free(c->head);
-    if (c->kick)
-        event_free(c->kick);
-    free(c);
+    client_release(c);
 }
 
 static void finish(struct wp_h1_client *c)
@@ -419,7 +460,7 @@ struct wp_upstream *wp_h1_client_start(struct wp_worker *w, const struct wp_up_s
                                        const struct wp_request_head *req, size_t max_header_bytes,
                                        size_t max_headers)
 {
-    struct wp_h1_client *c = calloc(1, sizeof(*c));
+    struct wp_h1_client *c = client_alloc(w);
     struct wp_h1_limits limits = {max_header_bytes, max_headers};
 
     if (!c)
@@ -433,8 +474,7 @@ struct wp_upstream *wp_h1_client_start(struct wp_worker *w, const struct wp_up_s
     wp_response_head_init(&c->resp);
     wp_h1_parser_init(&c->parser, WP_H1_RESPONSE, &limits, &callbacks, c);
     c->parser.head_method = strcmp(req->method, "HEAD") == 0;
-    c->kick = evtimer_new(w->base, kick_cb, c);
-    if (!c->kick)
+    if (!c->kick && !(c->kick = evtimer_new(w->base, kick_cb, c)))
         goto fail;
     c->uc = wp_pool_acquire(w, t, &pool_handler, c);
     if (!c->uc)
@@ -455,11 +495,7 @@ fail_conn:
     wp_upconn_close(c->uc);
 fail:
     wp_h1_parser_free(&c->parser);
-    if (c->head)
-        evbuffer_free(c->head);
-    if (c->kick)
-        event_free(c->kick);
-    free(c);
+    client_release(c);
     return NULL;
 }
 

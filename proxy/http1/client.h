@@ -19,6 +19,8 @@ struct wp_upstream *wp_h1_client_start(struct wp_worker *w, const struct wp_up_s
                                        const struct wp_request_head *req, size_t max_header_bytes,
                                        size_t max_headers);
 /* Whether the exchange runs on a connection that served an earlier request. */
+/* Frees the exchanges the worker keeps for reuse; when its loop is over. */
+void wp_h1_client_cache_free(struct wp_worker *w);
 bool wp_h1_client_reused(const struct wp_upstream *u);
 const char *wp_h1_client_peer(const struct wp_upstream *u);
 struct wp_endpoint_stats *wp_h1_client_endpoint_stats(const struct wp_upstream *u);

@@ -49,6 +49,7 @@ struct wp_h1_server {
     struct event *timer;
     struct event *flush; /* writes queued response bytes, see out_flush() */
     int64_t header_timeout_ms;
+    uint64_t header_deadline_us; /* IDLE: when the next head must have arrived */
     enum wp_framing framing;
     bool close_after;
     bool request_done;
@@ -456,7 +457,7 @@ static int on_head(void *owner)
     struct wp_request_head req = c->parser.req;
 
     wp_request_head_init(&c->parser.req);
-    event_del(c->timer);
+    /* the header timer stays: firing while ACTIVE it does nothing (arm_header_timer) */
     c->requests++;
     set_state(c, WP_H1S_ACTIVE);
     c->request_done = false;
@@ -493,6 +494,16 @@ static const struct wp_h1_callbacks callbacks = {on_head, on_body, on_complete};
 
 /* ---- connection loop ---- */
 
+/* The header timeout from now. A timer still pending fires earlier than that and
+ * timer_cb() re-arms it for what is left, so a keep-alive connection costs no
+ * event_del() and event_add() per request (560 instructions under callgrind). */
+static void arm_header_timer(struct wp_h1_server *c)
+{
+    c->header_deadline_us = wp_now_us() + (uint64_t)c->header_timeout_ms * 1000;
+    if (!event_pending(c->timer, EV_TIMEOUT, NULL))
+        wp_timer_arm_ms(c->timer, c->header_timeout_ms);
+}
+
 static void end_exchange(struct wp_h1_server *c)
 {
     wp_stream_free(c->stream);
@@ -504,7 +515,7 @@ static void end_exchange(struct wp_h1_server *c)
     }
     wp_h1_parser_next(&c->parser);
     set_state(c, WP_H1S_IDLE);
-    wp_timer_arm_ms(c->timer, c->header_timeout_ms);
+    arm_header_timer(c);
     bufferevent_enable(c->bev, EV_READ);
 }
 
@@ -584,7 +595,13 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wp_h1_server *c = arg;
     switch (c->state) {
-    case WP_H1S_IDLE:
+    case WP_H1S_IDLE: {
+        uint64_t now = wp_now_us();
+        if (now < c->header_deadline_us) {
+            /* armed for an earlier exchange: wait for what is left */
+            wp_timer_arm_ms(c->timer, (int64_t)((c->header_deadline_us - now + 999) / 1000));
+            return;
+        }
         if (wp_h1_parser_idle(&c->parser)) {
             conn_close(c); /* an idle keep-alive connection: nothing to answer */
             return;
@@ -594,6 +611,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         c->parser.error = "request header timeout";
         protocol_error(c);
         return;
+    }
     case WP_H1S_CLOSING:
         conn_close(c);
         return;
@@ -664,7 +682,7 @@ void wp_h1_server_start(struct wp_worker *w, struct bufferevent *bev,
     bufferevent_setwatermark(bev, EV_WRITE, WP_DOWN_WRITE_HIGH / 2, 0);
     bufferevent_disable(bev, EV_WRITE); /* on in a new bufferevent; see out_flush() */
     bufferevent_enable(bev, EV_READ);
-    wp_timer_arm_ms(c->timer, c->header_timeout_ms);
+    arm_header_timer(c);
     if (w->draining)
         c->close_after = true;
     kick(c); /* what protocol detection read is waiting in the input buffer */

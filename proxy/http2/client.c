@@ -627,20 +627,58 @@ static void pool_failed(void *owner, enum wp_up_fail why)
 
 static const struct wp_upconn_handler pool_handler = {pool_connected, pool_failed};
 
+/* Appends n bytes of src at buf + *o, cut to cap - 1 and NUL-terminated; returns
+ * -1 when it was cut. */
+static int key_put(char *buf, size_t cap, size_t *o, const char *src, size_t n)
+{
+    int rc = 0;
+    if (*o + n >= cap) {
+        n = *o + 1 < cap ? cap - 1 - *o : 0;
+        rc = -1;
+    }
+    memcpy(buf + *o, src, n);
+    *o += n;
+    buf[*o] = '\0';
+    return rc;
+}
+
+static int key_put_u64(char *buf, size_t cap, size_t *o, uint64_t v)
+{
+    char d[20];
+    size_t n = sizeof(d);
+    do {
+        d[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return key_put(buf, cap, o, d + n, sizeof(d) - n);
+}
+
+/* "cluster|host:port|source|tls context id", by hand: the snprintf calls were
+ * 1,500 instructions per exchange under callgrind. */
 static int make_key(const struct wp_up_target *t, char *key, size_t cap)
 {
     char addr[WP_ADDR_STRLEN], src[WP_ADDR_STRLEN] = "";
-    int n;
-    if (t->host)
-        snprintf(addr, sizeof(addr), "%s:%u", t->host, t->port);
-    else
+    size_t o = 0, a = 0;
+    int rc = 0;
+    if (t->host) {
+        /* cut to the buffer, as snprintf did */
+        key_put(addr, sizeof(addr), &a, t->host, strlen(t->host));
+        key_put(addr, sizeof(addr), &a, ":", 1);
+        key_put_u64(addr, sizeof(addr), &a, t->port);
+    } else {
         wp_addr_format((const struct sockaddr *)&t->addr, addr, sizeof(addr));
+    }
     if (t->bind_src)
         wp_addr_format(t->bind_src, src, sizeof(src));
     /* one TLS context per snapshot: never share a connection across settings */
-    n = snprintf(key, cap, "%s|%s|%s|%llu", t->cluster, addr, src,
-                 t->tls ? (unsigned long long)wp_tls_client_id(t->tls) : 0ULL);
-    return n < 0 || (size_t)n >= cap ? -1 : 0;
+    rc |= key_put(key, cap, &o, t->cluster, strlen(t->cluster));
+    rc |= key_put(key, cap, &o, "|", 1);
+    rc |= key_put(key, cap, &o, addr, strlen(addr));
+    rc |= key_put(key, cap, &o, "|", 1);
+    rc |= key_put(key, cap, &o, src, strlen(src));
+    rc |= key_put(key, cap, &o, "|", 1);
+    rc |= key_put_u64(key, cap, &o, t->tls ? wp_tls_client_id(t->tls) : 0);
+    return rc < 0 ? -1 : 0;
 }
 
 /* Whether the peer lets the connection open one more stream now. */

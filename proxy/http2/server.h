@@ -30,5 +30,7 @@ struct wp_worker;
  * input buffer. */
 void wp_h2_server_start(struct wp_worker *w, struct bufferevent *bev,
                         const struct wp_downstream_info *info);
+/* Frees the streams the worker keeps for reuse; when its loop is over. */
+void wp_h2_server_cache_free(struct wp_worker *w);
 
 #endif
