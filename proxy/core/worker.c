@@ -143,6 +143,8 @@ static void close_listeners(struct wp_worker *w)
     }
 }
 
+static void adopt_listeners(struct wp_worker *w, bool close_them);
+
 static void notify_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct wp_worker *w = arg;
@@ -156,6 +158,8 @@ static void notify_cb(evutil_socket_t fd, short what, void *arg)
     if (s)
         install_snapshot(w, s);
     cmds = atomic_exchange_explicit(&w->cmds, 0, memory_order_acq_rel);
+    if (cmds & (WP_CMD_LISTEN | WP_CMD_DRAIN | WP_CMD_STOP))
+        adopt_listeners(w, w->draining || (cmds & (WP_CMD_DRAIN | WP_CMD_STOP)));
     if (cmds & (WP_CMD_DRAIN | WP_CMD_STOP))
         close_listeners(w);
     if ((cmds & WP_CMD_DRAIN) && !w->draining) {
@@ -237,6 +241,7 @@ struct wp_worker *wp_worker_new(struct wp_proxy *p, int id)
     wp_rand_seed(&w->rng, (uint64_t)id + 1);
     atomic_init(&w->mailbox, NULL);
     atomic_init(&w->cmds, 0);
+    pthread_mutex_init(&w->pending_lock, NULL);
     atomic_init(&w->active, 0);
 
     /* one thread per base: libevent's own locking is not needed */
@@ -265,7 +270,7 @@ fail:
     return NULL;
 }
 
-int wp_worker_add_listener(struct wp_worker *w, int fd, const struct wp_listen_spec *spec)
+static int add_listener_now(struct wp_worker *w, int fd, const struct wp_listen_spec *spec)
 {
     struct wp_listener *li;
     if (w->n_listeners >= WP_MAX_LISTENS) {
@@ -286,6 +291,39 @@ int wp_worker_add_listener(struct wp_worker *w, int fd, const struct wp_listen_s
     evconnlistener_set_error_cb(li->l, accept_error_cb);
     w->n_listeners++;
     return 0;
+}
+
+int wp_worker_add_listener(struct wp_worker *w, int fd, const struct wp_listen_spec *spec)
+{
+    if (!w->started)
+        return add_listener_now(w, fd, spec);
+    pthread_mutex_lock(&w->pending_lock);
+    if (w->n_listeners + w->n_pending >= WP_MAX_LISTENS) {
+        pthread_mutex_unlock(&w->pending_lock);
+        close(fd);
+        return -1;
+    }
+    w->pending[w->n_pending].fd = fd;
+    w->pending[w->n_pending].spec = *spec;
+    w->n_pending++;
+    pthread_mutex_unlock(&w->pending_lock);
+    wp_worker_post(w, WP_CMD_LISTEN);
+    return 0;
+}
+
+/* In the worker's thread: the listeners handed over, added, or closed when
+ * the worker is draining or stopping. */
+static void adopt_listeners(struct wp_worker *w, bool close_them)
+{
+    pthread_mutex_lock(&w->pending_lock);
+    for (size_t i = 0; i < w->n_pending; i++) {
+        if (close_them)
+            close(w->pending[i].fd);
+        else if (add_listener_now(w, w->pending[i].fd, &w->pending[i].spec) < 0)
+            weir_logf(WEIR_LOG_ERROR, "worker %d: cannot add a listener", w->id);
+    }
+    w->n_pending = 0;
+    pthread_mutex_unlock(&w->pending_lock);
 }
 
 static void *worker_main(void *arg)
@@ -354,6 +392,8 @@ void wp_worker_join_free(struct wp_worker *w)
     }
     s = atomic_exchange(&w->mailbox, NULL);
     wp_snapshot_unref(s);
+    adopt_listeners(w, true); /* handed over but never picked up */
+    pthread_mutex_destroy(&w->pending_lock);
     wp_strmap_free(&w->pools, NULL);
     wp_stats_free(&w->stats);
     if (w->notify_ev)

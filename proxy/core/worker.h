@@ -81,6 +81,7 @@ struct wp_listener {
 enum wp_worker_cmd {
     WP_CMD_DRAIN = 1u << 0,
     WP_CMD_STOP = 1u << 1,
+    WP_CMD_LISTEN = 1u << 2, /* adopt the listeners handed over in pending[] */
 };
 
 struct wp_worker {
@@ -102,6 +103,15 @@ struct wp_worker {
     struct wp_stats stats;
     struct wp_listener listeners[WP_MAX_LISTENS];
     size_t n_listeners;
+    /* listening sockets the main thread bound after the worker started; the
+     * worker adopts them in its own thread (its base is lock-free). The lock
+     * is taken only then, never on the request path. */
+    pthread_mutex_t pending_lock;
+    struct {
+        int fd;
+        struct wp_listen_spec spec;
+    } pending[WP_MAX_LISTENS];
+    size_t n_pending;
     struct wp_list tracked;
     struct wp_list reap;
     struct wp_list upconns; /* every upstream connection, idle or busy */
@@ -124,7 +134,9 @@ struct wp_worker {
 #define WP_WORKER_FREE_MAX 256
 
 struct wp_worker *wp_worker_new(struct wp_proxy *p, int id);
-/* Takes ownership of fd, a bound listening socket. */
+/* Takes ownership of fd, a bound listening socket. Before the worker starts
+ * it is added at once; after, it is handed to the worker's own thread, which
+ * adds it on its next wake-up. */
 int wp_worker_add_listener(struct wp_worker *w, int fd, const struct wp_listen_spec *spec);
 int wp_worker_start(struct wp_worker *w);
 /* Main thread: hands the worker one reference to s. */
