@@ -31,13 +31,15 @@ static bool type_member(const char *k)
  * failure (memory) the object stays a tree, which is only bigger. */
 static void pack(json_t *obj)
 {
-    json_t *rest = json_object(), *v;
+    json_t *rest, *v;
     const char *k;
     void *tmp;
     char *text = NULL;
 
-    if (!rest || json_object_get(obj, WEIR_OP_PACKED_MEMBER))
-        goto out;
+    /* the informer applies its transform per list page and again when the
+     * list is applied: the second pass finds the object packed */
+    if (json_object_get(obj, WEIR_OP_PACKED_MEMBER) || !(rest = json_object()))
+        return;
     json_object_foreach(obj, k, v)
     {
         if (!type_member(k) && json_object_set(rest, k, v) != 0)

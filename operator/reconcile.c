@@ -234,15 +234,14 @@ static bool ns_inside(const char *ns, size_t len, void *arg)
 
 /* Sets sc->outside when a CR of the batch names a host of a namespace that
  * exists and is left out of the scope. */
-static int reaches_outside(const struct weir_kube_snapshot *ks, const char *const *keys, size_t n,
-                           struct scope *sc)
+static void reaches_outside(const struct weir_kube_snapshot *ks, const char *const *keys, size_t n,
+                            struct scope *sc)
 {
     for (int w = WEIR_OP_W_FIRST_CR; w < N_SNAP && !sc->outside; w++)
         for (size_t i = 0; i < ks[w].len && !sc->outside; i++)
             if (in_batch(keys, n, weir_kube_obj_namespace(ks[w].items[i])) &&
                 weir_translate_reaches_outside(ks[w].items[i], ns_inside, sc))
                 sc->outside = true;
-    return 0;
 }
 
 /* The Reconciled condition of the CRs of namespace ns after its config write
@@ -302,8 +301,11 @@ void weir_op_reconcile_batch(struct weir_op_reconciler *r, const char *const *ke
     int sc = scope_plan(r, keys, n, &scope);
     if (sc < 0)
         goto oom;
-    if (sc == 0 && (take_snapshots(r, ks, &scope) != 0 || reaches_outside(ks, keys, n, &scope) < 0))
-        goto oom;
+    if (sc == 0) {
+        if (take_snapshots(r, ks, &scope) != 0)
+            goto oom;
+        reaches_outside(ks, keys, n, &scope);
+    }
     if (sc == 0 && scope.outside) {
         /* a CR names a host of a namespace the scope leaves out */
         for (int w = 0; w < N_SNAP; w++)
